@@ -1,0 +1,46 @@
+# The two commands a newcomer needs:  `make demo`  and  `make test`.
+# Both install what is missing first (Python packages from requirements.lock, jars from Maven Central).
+PYTHON ?= python3
+VENV ?= .venv
+IAC_VENV ?= .venv-iac
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.PHONY: setup demo test lint bench clean-stack help
+
+help:
+	@echo "make demo   - run the whole pipeline locally (installs what is missing first)"
+	@echo "make test   - run the test suite (installs what is missing first)"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks (figures and ratios against in-run baselines)"
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+$(IAC_VENV)/.installed: requirements-iac.txt
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(IAC_VENV)/bin/uv pip install --quiet --python $(IAC_VENV)/bin/python -r requirements-iac.txt
+	touch $@
+
+setup: $(VENV)/.installed $(if $(wildcard requirements-iac.txt),$(IAC_VENV)/.installed)
+	$(BIN)/smartcity setup
+
+demo: setup
+	$(BIN)/smartcity demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,42 @@
+"""Helpers shared by the sub-commands: settings from the CLI's global options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from smartcity.config import Settings
+from smartcity.errors import UsageError
+
+
+def add_stack_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that touches the local stack accepts."""
+    parser.add_argument("--home", type=Path, help="state directory of the local stack (default .smartcity)")
+
+
+def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
+    """Settings from env/file, with the command-line options that were given winning."""
+    local: dict[str, object] = {}
+    if getattr(args, "home", None):
+        local["home"] = args.home
+    try:
+        base = Settings()
+        if local:
+            overrides["local"] = base.local.model_copy(update=local)
+            # Paths derived from the home must follow it.
+            data = base.model_dump(
+                exclude={"lake_uri", "checkpoint_uri", "warehouse_dsn", "aws_endpoint_url"}
+            )
+            data.update(overrides)
+            return Settings(**data)
+        if overrides:
+            data = base.model_dump()
+            data.update(overrides)
+            return Settings(**data)
+        return base
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"invalid configuration {loc}: {first['msg']}") from None

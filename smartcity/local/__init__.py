@@ -1,0 +1,1 @@
+"""The local stack: Kafka (KRaft), embedded PostgreSQL and moto's server, plus the jar cache."""
