@@ -145,18 +145,32 @@ class KafkaBroker(Component):
                     futures = admin.create_topics(
                         [NewTopic(t, self.settings.topics.partitions, 1) for t in missing], request_timeout=10
                     )
-                    for topic, fut in futures.items():
+                    for fut in futures.values():
                         try:
                             fut.result()
                         except KafkaException as exc:
                             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                                 raise
-                        del topic
-                return
+                if self._leaders_ready(admin, wanted):
+                    return
             except KafkaException as exc:
                 if time.monotonic() > deadline:
                     raise StackError(f"Kafka did not accept topic creation: {exc}") from None
-                time.sleep(0.5)
+            if time.monotonic() > deadline:
+                raise StackError("Kafka topics have no partition leaders yet")
+            time.sleep(0.2)
+
+    @staticmethod
+    def _leaders_ready(admin: AdminClient, topics: list[str]) -> bool:
+        """Producers fail with 'leader not available' until every partition has a leader."""
+        metadata = admin.list_topics(timeout=5).topics
+        for topic in topics:
+            meta = metadata.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                return False
+            if any(p.leader < 0 for p in meta.partitions.values()):
+                return False
+        return True
 
     def healthy(self) -> bool:
         if not port_accepts(self.port):
@@ -165,4 +179,6 @@ class KafkaBroker(Component):
             topics = self.admin().list_topics(timeout=3).topics
         except KafkaException:
             return False
-        return all(t in topics for t in self.settings.topics.all().values())
+        return all(t in topics for t in self.settings.topics.all().values()) and self._leaders_ready(
+            self.admin(), list(self.settings.topics.all().values())
+        )

@@ -1,0 +1,98 @@
+"""Live progress and the closing summary on the terminal (rich), fed by ``Simulation.run``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from smartcity.simulate.encode import from_epoch_ms
+from smartcity.simulate.runner import Progress
+
+
+class LiveProgress:
+    """A table of produced / acknowledged / events-per-second per topic, refreshed in place."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def __enter__(self) -> LiveProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._live.__exit__(*exc)
+
+    def __call__(self, p: Progress) -> None:
+        rates: dict[str, float] = {}
+        if self._last is not None and p.elapsed_s > self._last[0]:
+            dt = p.elapsed_s - self._last[0]
+            rates = {t: (n - self._last[1].get(t, 0)) / dt for t, n in p.produced.items()}
+        self._last = (p.elapsed_s, dict(p.produced))
+        table = Table(title=f"event time {from_epoch_ms(p.sim_time_ms).isoformat()}  ·  {p.elapsed_s:.1f} s")
+        for name in ("topic", "produced", "acknowledged", "events/s"):
+            table.add_column(name, justify="left" if name == "topic" else "right")
+        for topic, produced in p.produced.items():
+            table.add_row(topic, f"{produced:,}", f"{p.acknowledged[topic]:,}", f"{rates.get(topic, 0):,.0f}")
+        total = sum(p.produced.values())
+        table.add_row(
+            "total",
+            f"{total:,}",
+            f"{sum(p.acknowledged.values()):,}",
+            f"{sum(rates.values()):,.0f}",
+            style="bold",
+        )
+        caption = f"held (late/out-of-order/duplicates): {p.held:,}   delivery errors: {p.failed:,}"
+        if p.last_error:
+            caption += f"   last error: {p.last_error}"
+        table.caption = caption
+        self._live.update(table)
+
+
+def print_summary(manifest: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console(stderr=True)
+    table = Table(title="simulation summary (acknowledged messages)")
+    cols = (
+        "topic",
+        "acknowledged",
+        "distinct ids",
+        "duplicates",
+        "late",
+        "out of order",
+        "malformed",
+        "failed",
+    )
+    for name in cols:
+        table.add_column(name, justify="left" if name == "topic" else "right")
+    for topic, t in manifest["topics"].items():
+        table.add_row(
+            topic,
+            *(
+                f"{t[k]:,}"
+                for k in (
+                    "acknowledged",
+                    "distinct_valid_ids",
+                    "duplicates",
+                    "late",
+                    "out_of_order",
+                    "malformed_total",
+                    "failed",
+                )
+            ),
+        )
+    console.print(table)
+    run = manifest["run"]
+    total = manifest["totals"]["acknowledged"]
+    rate = total / run["wall_seconds"] if run["wall_seconds"] else 0.0
+    malformed = ", ".join(f"{k} {v}" for k, v in manifest["totals"]["malformed"].items())
+    console.print(
+        f"{total:,} messages in {run['wall_seconds']:.1f} s ({rate:,.0f}/s); malformed: {malformed}"
+    )
+    if not manifest["complete"]:
+        console.print(
+            f"[red]incomplete: {manifest['undelivered']} undelivered, last error {manifest['last_error']}"
+        )
