@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 IAC_VENV ?= .venv-iac
+CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
@@ -23,13 +24,20 @@ $(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-$(IAC_VENV)/.installed: requirements-iac.txt
+$(IAC_VENV)/.installed: requirements-iac.lock
 	$(PYTHON) -m venv $(IAC_VENV)
 	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(IAC_VENV)/bin/uv pip install --quiet --python $(IAC_VENV)/bin/python -r requirements-iac.txt
+	$(IAC_VENV)/bin/uv pip install --quiet --python $(IAC_VENV)/bin/python -r requirements-iac.lock
 	touch $@
 
-setup: $(VENV)/.installed $(if $(wildcard requirements-iac.txt),$(IAC_VENV)/.installed)
+# checkov and aws-sam-cli pin conflicting boto3 versions, so each infrastructure tool has its own venv.
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock
+	touch $@
+
+setup: $(VENV)/.installed $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/smartcity setup
 
 demo: setup

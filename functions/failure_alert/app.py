@@ -1,0 +1,52 @@
+"""Failure → SNS alert: crawler Failed, job FAILED/TIMEOUT/ERROR, streaming job ended.
+
+Thin Powertools handler; what counts as a failure and what the alert says is
+``smartcity.orchestrate.alerts``. One alert per EventBridge event id (de-duplicated in the state table).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from smartcity.orchestrate.alerts import alert_on_failure
+from smartcity.orchestrate.config import AlertConfig
+from smartcity.orchestrate.events import CrawlerStateEvent, JobStateEvent, parse_glue_state
+
+logger = Logger()
+metrics = Metrics()
+
+
+@cache
+def _deps() -> tuple[Any, Any, AlertConfig]:
+    return boto3.client("sns"), boto3.client("dynamodb"), AlertConfig.from_env()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse_glue_state(event)
+        if not isinstance(parsed, CrawlerStateEvent | JobStateEvent):
+            raise ValueError(f"unexpected {parsed.detail_type!r} event")
+    except (ValidationError, ValueError, TypeError) as exc:
+        logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed"}
+    sns, ddb, config = _deps()
+    alert = alert_on_failure(parsed, sns, ddb, config)
+    if alert is None:
+        logger.info("no alert", extra={"detail_type": parsed.detail_type, "state": parsed.detail.state})
+        return {"status": "no-alert"}
+    # The kind dimension feeds the template's ETL-failure and crawler-failure alarms.
+    metrics.add_dimension(name="kind", value=alert.kind)
+    metrics.add_metric(name="AlertsPublished", unit=MetricUnit.Count, value=1)
+    logger.warning("alert published", extra={"alert": alert.subject, "logs": alert.logs_url})
+    return {"status": "alerted", "subject": alert.subject}

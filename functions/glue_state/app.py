@@ -1,0 +1,65 @@
+"""Crawl finished / load finished / reconcile tick → the next crawl or load.
+
+EventBridge delivers "Glue Crawler State Change" (lake crawlers), "Glue Job State Change" (the load job)
+and a 15-minute "Scheduled Event" (reconcile: the safety net for lost events). Thin Powertools handler;
+the decisions are ``smartcity.orchestrate.service.Orchestrator.on_glue_state``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
+from smartcity.orchestrate.events import parse_glue_state
+from smartcity.orchestrate.service import Orchestrator
+
+logger = Logger()
+metrics = Metrics()
+
+
+@cache
+def _orchestrator() -> Orchestrator:
+    return Orchestrator.build(
+        boto3.client("glue"), boto3.client("dynamodb"), LakeConfig.from_env(), CoordinationConfig.from_env()
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse_glue_state(event)
+    except (ValidationError, ValueError, TypeError) as exc:
+        logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed"}
+    out = _orchestrator().on_glue_state(parsed)
+    metrics.add_metric(name="CrawlsStarted", unit=MetricUnit.Count, value=len(out.started))
+    metrics.add_metric(name="LoadsStarted", unit=MetricUnit.Count, value=len(out.loads_started))
+    metrics.add_metric(name="LoadsDeferred", unit=MetricUnit.Count, value=len(out.loads_deferred))
+    logger.info(
+        "state change handled",
+        extra={
+            "detail_type": parsed.detail_type,
+            "started": out.started,
+            "already_running": out.already_running,
+            "loads_started": out.loads_started,
+            "loads_deferred": out.loads_deferred,
+            "skipped": out.skipped,
+        },
+    )
+    return {
+        "status": "ok",
+        "started": out.started,
+        "loads_started": out.loads_started,
+        "loads_deferred": out.loads_deferred,
+        "skipped": out.skipped,
+    }

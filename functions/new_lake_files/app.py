@@ -1,0 +1,59 @@
+"""New lake files → crawl: EventBridge "Object Created" events from the lake bucket.
+
+Thin Powertools handler: parse, decide (``smartcity.orchestrate``), log, count. A malformed event is logged
+and counted, never raised: EventBridge would retry it to no avail.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
+from smartcity.orchestrate.crawls import CrawlCoordinator
+from smartcity.orchestrate.events import ObjectCreatedEvent
+from smartcity.orchestrate.state import StateStore
+
+logger = Logger()
+metrics = Metrics()
+
+
+@cache
+def _crawls() -> CrawlCoordinator:
+    # Built once per execution environment; env vars are set by template.yaml. Only the crawl side: this
+    # function's role may start crawlers, not jobs.
+    config = CoordinationConfig.from_env()
+    store = StateStore(boto3.client("dynamodb"), config.state_table, config.marker_ttl_days)
+    return CrawlCoordinator(boto3.client("glue"), store, LakeConfig.from_env(), config)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse(event=event, model=ObjectCreatedEvent)
+    except (ValidationError, ValueError, TypeError) as exc:
+        logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed"}
+    out = _crawls().on_object_created(parsed.detail.bucket.name, parsed.detail.object.key)
+    metrics.add_metric(name="CrawlsStarted", unit=MetricUnit.Count, value=len(out.started))
+    metrics.add_metric(name="ObjectsIgnored", unit=MetricUnit.Count, value=len(out.skipped))
+    logger.info(
+        "object handled",
+        extra={
+            "key": parsed.detail.object.key,
+            "started": out.started,
+            "already_running": out.already_running,
+            "skipped": out.skipped,
+        },
+    )
+    return {"status": "ok", "started": out.started, "skipped": out.skipped}

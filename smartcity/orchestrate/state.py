@@ -1,0 +1,326 @@
+"""Coordination markers in one DynamoDB table: what needs crawling or loading, and what is in flight.
+
+Why generations instead of timestamps: S3 event times have one-second resolution and clocks differ, so
+"did this crawl start after that file?" is unreliable. Instead every new partition atomically increments a
+per-crawler counter (``dirty_gen``); a crawl records the counter it saw when it was claimed
+(``inflight_gen``) and, on success, raises ``covered_gen`` to it. A file is covered exactly when
+``covered_gen`` reaches the generation its sighting produced; ``dirty_gen > covered_gen`` means another
+crawl is owed. Loads use the same scheme (``req_gen`` / ``run_gen`` / ``done_gen``).
+
+Items (``pk`` is the only key; ``expires_at`` is the table's TTL attribute):
+- ``crawler#<name>``: dirty_gen, covered_gen, inflight_claim (epoch s), inflight_gen
+- ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id
+- ``part#<table>#<partition>``: first sighting of a partition (TTL)
+- ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+UNKNOWN_GEN = -1  # an in-flight run started by someone else: it is assumed to cover nothing we recorded
+
+
+def _n(value: float | int) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def _num(item: dict[str, Any], name: str, default: float = 0) -> float:
+    attr = item.get(name)
+    return float(attr["N"]) if attr else default
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        # Only a failed condition means "already there"; throttling or conflicts must surface.
+        if reasons:
+            return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) and all(
+                r.get("Code") in ("ConditionalCheckFailed", "None") for r in reasons
+            )
+        return "ConditionalCheckFailed" in str(exc)
+    return False
+
+
+@dataclass(frozen=True)
+class CrawlRecord:
+    dirty_gen: int
+    covered_gen: int
+    inflight_claim: float | None
+    inflight_gen: int | None
+
+    @property
+    def owed(self) -> bool:
+        """True when some sighted partition is not yet covered by a successful crawl."""
+        return self.dirty_gen > self.covered_gen
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    req_gen: int
+    done_gen: int
+    run_claim: float | None
+    run_gen: int | None
+    run_id: str | None
+
+    @property
+    def owed(self) -> bool:
+        return self.req_gen > self.done_gen
+
+
+class StateStore:
+    """The coordination table through the low-level DynamoDB client (moto locally, DynamoDB in AWS)."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_days: int = 14) -> None:
+        self._ddb = dynamodb
+        self.table = table
+        self._ttl_s = ttl_days * 86400
+
+    # -- partitions and de-duplication ------------------------------------------------------------
+
+    def sight_partition(self, crawler: str, table: str, partition: str, now: float) -> bool:
+        """Record the first file of a partition and owe its crawler a crawl, atomically.
+
+        Returns False (and changes nothing) when the partition was already sighted: its crawl is owed or
+        done already, so duplicate deliveries and further files of a known partition cost no crawl.
+        """
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "pk": {"S": f"part#{table}#{partition}"},
+                                "crawler": {"S": crawler},
+                                "first_seen": _n(now),
+                                "expires_at": _n(int(now) + self._ttl_s),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": {"pk": {"S": f"crawler#{crawler}"}},
+                            "UpdateExpression": "ADD dirty_gen :one",
+                            "ExpressionAttributeValues": {":one": _n(1)},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def first_delivery(self, kind: str, event_id: str, now: float) -> bool:
+        """True the first time an event id is seen for ``kind``; EventBridge may deliver an event twice."""
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"seen#{kind}#{event_id}"}, "expires_at": _n(int(now) + self._ttl_s)},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def forget_delivery(self, kind: str, event_id: str) -> None:
+        """Undo ``first_delivery`` when the work failed, so a retry of the same event is not skipped."""
+        self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": f"seen#{kind}#{event_id}"}})
+
+    # -- crawls -------------------------------------------------------------------------------------
+
+    def crawl(self, crawler: str) -> CrawlRecord:
+        item = self._get(f"crawler#{crawler}")
+        return CrawlRecord(
+            dirty_gen=int(_num(item, "dirty_gen")),
+            covered_gen=int(_num(item, "covered_gen")),
+            inflight_claim=_num(item, "inflight_claim") if "inflight_claim" in item else None,
+            inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
+        )
+
+    def claim_crawl(self, crawler: str, now: float, stale_after_s: float) -> CrawlRecord | None:
+        """Claim the right to start the crawler; None when another live claim holds it.
+
+        The claim snapshots ``dirty_gen``: everything sighted up to here is listed by a crawl started
+        after this call. A claim older than ``stale_after_s`` (its finish event was lost) can be taken over.
+        """
+        return self._claim(
+            f"crawler#{crawler}",
+            "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero)",
+            "inflight_claim",
+            now,
+            stale_after_s,
+            self._crawl_from,
+        )
+
+    def mark_crawl_unknown(self, crawler: str, claim: float) -> None:
+        """The crawler was already running (started elsewhere): that run covers nothing we recorded."""
+        self._update_if_claim(
+            f"crawler#{crawler}",
+            "SET inflight_gen = :unknown",
+            "inflight_claim",
+            claim,
+            {":unknown": _n(UNKNOWN_GEN)},
+        )
+
+    def release_crawl(self, crawler: str, claim: float) -> None:
+        """Give back a claim whose StartCrawler failed, so the next trigger can try again."""
+        self._update_if_claim(
+            f"crawler#{crawler}", "REMOVE inflight_claim, inflight_gen", "inflight_claim", claim
+        )
+
+    def finish_crawl(self, crawler: str, claim: float, succeeded: bool, covered_gen: int) -> bool:
+        """Close the in-flight crawl; on success everything up to its generation counts as covered."""
+        expr = "REMOVE inflight_claim, inflight_gen"
+        values: dict[str, Any] = {}
+        if succeeded and covered_gen > self.crawl(crawler).covered_gen:
+            expr += " SET covered_gen = :g"
+            values[":g"] = _n(covered_gen)
+        return self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim, values)
+
+    # -- loads --------------------------------------------------------------------------------------
+
+    def request_load(self, job: str, event_id: str, now: float) -> bool:
+        """Owe the load job one run for this (deduplicated) trigger event; False for a duplicate."""
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "pk": {"S": f"seen#loadreq#{event_id}"},
+                                "expires_at": _n(int(now) + self._ttl_s),
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": {"pk": {"S": f"load#{job}"}},
+                            "UpdateExpression": "ADD req_gen :one",
+                            "ExpressionAttributeValues": {":one": _n(1)},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def load(self, job: str) -> LoadRecord:
+        item = self._get(f"load#{job}")
+        return LoadRecord(
+            req_gen=int(_num(item, "req_gen")),
+            done_gen=int(_num(item, "done_gen")),
+            run_claim=_num(item, "run_claim") if "run_claim" in item else None,
+            run_gen=int(_num(item, "run_gen")) if "run_gen" in item else None,
+            run_id=item["run_id"]["S"] if "run_id" in item else None,
+        )
+
+    def claim_load(self, job: str, now: float, stale_after_s: float) -> LoadRecord | None:
+        return self._claim(
+            f"load#{job}",
+            "SET run_claim = :now, run_gen = if_not_exists(req_gen, :zero) REMOVE run_id",
+            "run_claim",
+            now,
+            stale_after_s,
+            self._load_from,
+        )
+
+    def set_load_run(self, job: str, claim: float, run_id: str, unknown: bool = False) -> None:
+        expr = "SET run_id = :rid" + (", run_gen = :unknown" if unknown else "")
+        values = {":rid": {"S": run_id}}
+        if unknown:
+            values[":unknown"] = _n(UNKNOWN_GEN)
+        self._update_if_claim(f"load#{job}", expr, "run_claim", claim, values)
+
+    def release_load(self, job: str, claim: float) -> None:
+        self._update_if_claim(f"load#{job}", "REMOVE run_claim, run_gen, run_id", "run_claim", claim)
+
+    def finish_load(self, job: str, claim: float, succeeded: bool, done_gen: int) -> bool:
+        expr = "REMOVE run_claim, run_gen, run_id"
+        values: dict[str, Any] = {}
+        if succeeded and done_gen > self.load(job).done_gen:
+            expr += " SET done_gen = :g"
+            values[":g"] = _n(done_gen)
+        return self._update_if_claim(f"load#{job}", expr, "run_claim", claim, values)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _get(self, pk: str) -> dict[str, Any]:
+        return (
+            self._ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+            or {}
+        )
+
+    def _claim(self, pk: str, expr: str, attr: str, now: float, stale_after_s: float, parse: Any) -> Any:
+        try:
+            out = self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression=expr,
+                ConditionExpression=f"attribute_not_exists({attr}) OR {attr} < :cutoff",
+                ExpressionAttributeValues={
+                    ":now": _n(now),
+                    ":zero": _n(0),
+                    ":cutoff": _n(now - stale_after_s),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return parse(out["Attributes"])
+
+    def _update_if_claim(
+        self, pk: str, expr: str, attr: str, claim: float, values: dict[str, Any] | None = None
+    ) -> bool:
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression=expr,
+                ConditionExpression=f"{attr} = :claim",
+                ExpressionAttributeValues={":claim": _n(claim), **(values or {})},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _crawl_from(item: dict[str, Any]) -> CrawlRecord:
+        return CrawlRecord(
+            dirty_gen=int(_num(item, "dirty_gen")),
+            covered_gen=int(_num(item, "covered_gen")),
+            inflight_claim=_num(item, "inflight_claim"),
+            inflight_gen=int(_num(item, "inflight_gen")),
+        )
+
+    @staticmethod
+    def _load_from(item: dict[str, Any]) -> LoadRecord:
+        return LoadRecord(
+            req_gen=int(_num(item, "req_gen")),
+            done_gen=int(_num(item, "done_gen")),
+            run_claim=_num(item, "run_claim"),
+            run_gen=int(_num(item, "run_gen")),
+            run_id=None,
+        )
