@@ -144,6 +144,9 @@ class KafkaSink:
         from confluent_kafka import KafkaException
 
         try:
+            # Before confluent-kafka 2.13 (the Lambda's 2.4.0) the OAUTHBEARER token callback runs only
+            # inside poll()/flush(): poll once so an MSK IAM token exists before the metadata request.
+            self._producer.poll(0)
             self._producer.list_topics(timeout=timeout_s)
         except KafkaException as exc:
             raise StackError(f"cannot reach Kafka: {exc.args[0]}") from None
