@@ -7,6 +7,8 @@ developer's running stack or with each other; teardown stops every process and c
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,8 +41,11 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    home = tmp_path_factory.mktemp("smartcity-stack")
+def stack() -> Iterator[RunningStack]:
+    # Not under pytest's basetemp: that tree is private (0700) and rotated by other pytest runs, while
+    # PostgreSQL runs as another user (when tests run as root) and must reach its data directory.
+    home = Path(tempfile.mkdtemp(prefix="smartcity-stack-"))
+    home.chmod(0o755)
     settings = make_local_settings(home)
     local_stack = LocalStack(settings)
     local_stack.up()
@@ -50,6 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     finally:
         local_stack.down()
         leftovers = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+        shutil.rmtree(home, ignore_errors=True)
         assert not leftovers, f"local stack left processes behind: {leftovers}"
 
 

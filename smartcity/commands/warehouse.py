@@ -1,0 +1,58 @@
+"""``smartcity warehouse migrate|status``: bring the warehouse schema to the current version, or show it."""
+
+from __future__ import annotations
+
+import argparse
+
+from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.warehouse.migrate import DIALECTS, discover, migrate, status
+from smartcity.warehouse.postgres import PostgresSession
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    with PostgresSession.open(settings.warehouse_dsn) as session:
+        applied = migrate(session, "postgres", target=args.target)
+        current = max((s.version for s in status(session, "postgres") if s.state == "applied"), default=0)
+    if applied:
+        for mig in applied:
+            print(f"applied {mig.label}")
+    print(f"warehouse at version {current} ({len(applied)} migration(s) applied now)")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    with PostgresSession.open(settings.warehouse_dsn) as session:
+        states = status(session, "postgres")
+    for s in states:
+        at = s.applied_at.strftime("%Y-%m-%d %H:%M:%S") if s.applied_at else "-"
+        print(f"V{s.version:03d}  {s.name:<28} {s.folder:<9} {s.state:<8} {at}")
+    return 0 if all(s.state == "applied" for s in states) else 3
+
+
+def _sql(args: argparse.Namespace) -> int:
+    """Print the migrations of a dialect, e.g. to run the Redshift ones in the Query Editor."""
+    for mig in discover(args.dialect):
+        if args.since is None or mig.version > args.since:
+            print(f"-- {mig.label}\n{mig.sql.rstrip()}\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("warehouse", help="warehouse schema: apply versioned migrations, show their state")
+    wsub = p.add_subparsers(dest="warehouse_command", metavar="ACTION")
+    wsub.required = True
+    m = wsub.add_parser("migrate", help="apply pending migrations (idempotent)")
+    add_stack_options(m)
+    m.add_argument("--target", type=int, help="stop after this version (default: latest)")
+    m.set_defaults(handler=_migrate)
+    s = wsub.add_parser(
+        "status", help="list migrations: applied, pending or changed (exit 3 unless all applied)"
+    )
+    add_stack_options(s)
+    s.set_defaults(handler=_status)
+    q = wsub.add_parser("sql", help="print the migration SQL of a dialect (postgres or redshift)")
+    q.add_argument("--dialect", choices=DIALECTS, default="redshift")
+    q.add_argument("--since", type=int, help="only versions after this one")
+    q.set_defaults(handler=_sql)

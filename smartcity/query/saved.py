@@ -1,0 +1,48 @@
+"""The saved Athena queries: one ``saved/<name>.sql`` file each, the question in its header comment.
+
+The files are the single source: ``smartcity query NAME`` runs them locally, and the template's
+``AWS::Athena::NamedQuery`` resources carry the same text (a template test compares the strings with
+``saved_queries()``). Table names are unqualified: the NamedQuery's ``Database`` (and locally
+``settings.catalog_database``) supplies the database, which is configurable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from smartcity.errors import UsageError
+
+_QUESTION = "-- Question:"
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    """``sql`` is the file's exact text (header comment included), the NamedQuery's ``QueryString``."""
+
+    name: str
+    question: str
+    sql: str
+
+
+def saved_queries() -> dict[str, SavedQuery]:
+    """All saved queries by name, sorted by name."""
+    out: dict[str, SavedQuery] = {}
+    folder = resources.files("smartcity.query") / "saved"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        name = entry.name[: -len(".sql")]
+        sql = entry.read_text(encoding="utf-8")
+        first = sql.splitlines()[0] if sql else ""
+        if not first.startswith(_QUESTION):
+            raise ValueError(f"saved query {name} must start with a '{_QUESTION} ...' comment line")
+        out[name] = SavedQuery(name=name, question=first[len(_QUESTION) :].strip(), sql=sql)
+    return out
+
+
+def saved_query(name: str) -> SavedQuery:
+    queries = saved_queries()
+    if name not in queries:
+        raise UsageError(f"no saved query {name!r} (known: {', '.join(queries)})")
+    return queries[name]

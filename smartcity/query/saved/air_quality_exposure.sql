@@ -1,0 +1,11 @@
+-- Question: What air quality was each vehicle exposed to (mean and worst AQI of its matched weather reports, and how many of its events were in unhealthy air, AQI > 150)?
+SELECT
+  device_id,
+  count(*) AS events_with_aqi,
+  round(avg(air_quality_index), 2) AS avg_aqi,
+  max(air_quality_index) AS max_aqi,
+  count_if(air_quality_index > 150) AS unhealthy_events
+FROM vehicle_enriched
+WHERE air_quality_index IS NOT NULL
+GROUP BY device_id
+ORDER BY avg_aqi DESC, device_id

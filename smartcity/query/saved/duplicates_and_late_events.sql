@@ -1,0 +1,17 @@
+-- Question: Per stream, how many rows are re-deliveries of an event id already seen, and how many arrived late (ingested more than 5 minutes after their event time)?
+WITH events AS (
+  SELECT 'vehicle' AS stream, id, event_time, ingest_time FROM raw_vehicle
+  UNION ALL SELECT 'gps', id, event_time, ingest_time FROM raw_gps
+  UNION ALL SELECT 'traffic', id, event_time, ingest_time FROM raw_traffic
+  UNION ALL SELECT 'weather', id, event_time, ingest_time FROM raw_weather
+  UNION ALL SELECT 'emergency', id, event_time, ingest_time FROM raw_emergency
+)
+SELECT
+  stream,
+  count(*) AS rows_stored,
+  count(DISTINCT id) AS distinct_events,
+  count(*) - count(DISTINCT id) AS duplicate_rows,
+  count_if(ingest_time > event_time + INTERVAL '5' MINUTE) AS late_rows
+FROM events
+GROUP BY stream
+ORDER BY stream

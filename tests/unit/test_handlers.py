@@ -1,0 +1,489 @@
+"""The orchestration Lambda handlers against moto: every file in events/, bursts, duplicates, malformed input.
+
+Effects are read back from moto's Glue, DynamoDB and SNS state (crawls started, job runs, messages), not
+from mocks of our own code. moto's crawls and job runs are pinned RUNNING until a test ends them, which is
+what AWS does while a crawl or load takes minutes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+moto = pytest.importorskip("moto")
+from moto import mock_aws  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.glue.models import glue_backends  # noqa: E402
+from moto.moto_api import state_manager  # noqa: E402
+
+from smartcity.orchestrate import custom_resource  # noqa: E402
+from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+REGION = "us-east-1"
+BUCKET = "smartcity-dev-123456789012-us-east-1"
+PREFIX = "smartcity-"
+LOAD_JOB = "smartcity-redshift-load"
+STREAMING_JOB = "smartcity-streaming"
+TABLE = "smartcity-orchestration-test"
+
+
+@dataclass
+class Context:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _load(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under a unique module name (every function's module is ``app``)."""
+    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(name: str, **detail: Any) -> dict[str, Any]:
+    ev = json.loads((EVENTS / name).read_text())
+    ev["detail"].update(detail)
+    return ev
+
+
+def now_stamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+
+
+def object_event(key: str, event_id: str) -> dict[str, Any]:
+    ev = event("object-created.json")
+    ev["id"] = event_id
+    ev["detail"]["object"]["key"] = key
+    return ev
+
+
+class World:
+    """moto's AWS with the stack's resources, and the handlers wired to it."""
+
+    def __init__(self) -> None:
+        self.glue = boto3.client("glue", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.new_files = _load("new_lake_files")
+        self.glue_state = _load("glue_state")
+        self.alerts = _load("failure_alert")
+
+    def crawls(self, table: str) -> int:
+        return len(glue_backends[DEFAULT_ACCOUNT_ID][REGION].crawlers[crawler_name(PREFIX, table)].crawls)
+
+    def end_crawl(self, table: str) -> None:
+        glue_backends[DEFAULT_ACCOUNT_ID][REGION].crawlers[crawler_name(PREFIX, table)].crawls[
+            -1
+        ].status = "COMPLETED"
+
+    def runs(self) -> list[Any]:
+        return glue_backends[DEFAULT_ACCOUNT_ID][REGION].jobs[LOAD_JOB].job_runs
+
+    def end_run(self, state: str = "SUCCEEDED") -> str:
+        run = self.runs()[-1]
+        run.status = state
+        return run.job_run_id
+
+    def crawl_finished(
+        self, table: str, state: str = "Succeeded", event_id: str | None = None
+    ) -> dict[str, Any]:
+        self.end_crawl(table)
+        ev = event(
+            "crawler-succeeded.json",
+            crawlerName=crawler_name(PREFIX, table),
+            state=state,
+            completionDate=now_stamp(),
+        )
+        ev["id"] = event_id or f"crawl-end-{time.time_ns()}"
+        return self.glue_state.handler(ev, Context())
+
+    def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
+        ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)
+        ev["id"] = f"load-end-{time.time_ns()}"
+        return self.glue_state.handler(ev, Context())
+
+    def alert_messages(self) -> list[dict[str, Any]]:
+        out = self.sqs.receive_message(QueueUrl=self.alert_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        return [json.loads(m["Body"]) for m in out.get("Messages", [])]
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for k, v in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_METRICS_NAMESPACE": "SmartCity/test",
+        "POWERTOOLS_SERVICE_NAME": "test",
+        "LAKE_BUCKET": BUCKET,
+        "LAKE_PREFIX": "lake/",
+        "CRAWLER_PREFIX": PREFIX,
+        "STATE_TABLE": TABLE,
+        "LOAD_JOB_NAME": LOAD_JOB,
+        "STREAMING_JOB_NAME": STREAMING_JOB,
+        "ENRICHED_TABLE": "enriched/vehicle_enriched",
+    }.items():
+        monkeypatch.setenv(k, v)
+    state_manager.set_transition(
+        model_name="glue::crawl", transition={"progression": "manual", "times": 10**9}
+    )
+    state_manager.set_transition(
+        model_name="glue::job_run", transition={"progression": "manual", "times": 10**9}
+    )
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        glue = boto3.client("glue", region_name=REGION)
+        for table in LAKE_TABLES:
+            glue.create_crawler(
+                Name=crawler_name(PREFIX, table),
+                Role="crawler-role",
+                DatabaseName="smartcity_dev",
+                Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/lake/{table}/"}]},
+            )
+        glue.create_job(
+            Name=LOAD_JOB,
+            Role="load-role",
+            ExecutionProperty={"MaxConcurrentRuns": 1},
+            Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/artifacts/job.py"},
+        )
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+        qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "false"}
+        )
+        monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
+        w = World()
+        w.alert_queue = queue  # type: ignore[attr-defined]
+        yield w
+    state_manager.unset_transition("glue::crawl")
+    state_manager.unset_transition("glue::job_run")
+
+
+# -- new lake files ------------------------------------------------------------------------------------
+
+
+def test_object_created_starts_the_crawler_of_its_table(world: World) -> None:
+    out = world.new_files.handler(event("object-created.json"), Context())
+    assert out["started"] == ["smartcity-raw-vehicle"]
+    assert world.crawls("raw/vehicle") == 1
+    assert sum(world.crawls(t) for t in LAKE_TABLES) == 1
+
+
+def test_enriched_file_starts_the_enriched_crawler(world: World) -> None:
+    out = world.new_files.handler(event("object-created-enriched.json"), Context())
+    assert out["started"] == ["smartcity-enriched-vehicle-enriched"]
+
+
+def test_spark_metadata_and_foreign_keys_start_nothing(world: World) -> None:
+    out = world.new_files.handler(event("object-created-spark-metadata.json"), Context())
+    assert out["started"] == [] and out["skipped"]
+    for key in [
+        "lake/raw/vehicle/dt=2024-05-01/hour=13/_SUCCESS",
+        "lake/raw/vehicle/dt=2024-05-01/hour=13/.part-0.snappy.parquet.crc",
+        "lake/raw/vehicle/_temporary/0/_temporary/attempt_1/part-0.parquet",
+        "checkpoints/streaming/offsets/12",
+        "artifacts/glue/smartcity-abc.zip",
+        "lake/unknown_table/dt=2024-05-01/part-0.parquet",
+    ]:
+        assert world.new_files.handler(object_event(key, key), Context())["started"] == []
+    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+
+
+def test_duplicate_delivery_starts_one_crawl(world: World) -> None:
+    ev = event("object-created.json")
+    world.new_files.handler(ev, Context())
+    world.end_crawl("raw/vehicle")  # even after the crawl ended, the same event owes nothing new
+    again = world.new_files.handler(ev, Context())
+    assert again["started"] == []
+    assert world.crawls("raw/vehicle") == 1
+
+
+def test_burst_of_1000_objects_during_a_crawl_needs_exactly_one_more_crawl(world: World) -> None:
+    first = "lake/raw/vehicle/dt=2024-05-01/hour=13/part-00000.parquet"
+    assert world.new_files.handler(object_event(first, "e-first"), Context())["started"] == [
+        "smartcity-raw-vehicle"
+    ]
+    for i in range(1000):  # two new partitions and the known one, plus Spark metadata noise
+        hour = (13, 14, 15)[i % 3]
+        key = (
+            f"lake/raw/vehicle/_spark_metadata/{i}"
+            if i % 10 == 0
+            else f"lake/raw/vehicle/dt=2024-05-01/hour={hour}/part-{i:05d}.parquet"
+        )
+        assert world.new_files.handler(object_event(key, f"e-{i}"), Context())["started"] == []
+    assert world.crawls("raw/vehicle") == 1  # no StartCrawler attempted while the crawl runs
+    out = world.crawl_finished("raw/vehicle")
+    assert out["started"] == ["smartcity-raw-vehicle"]  # files that landed during the crawl: one more
+    assert world.crawls("raw/vehicle") == 2
+    out = world.crawl_finished("raw/vehicle")
+    assert out["started"] == []  # everything covered: the chain stops
+    assert world.crawls("raw/vehicle") == 2
+    # More files in the already catalogued partitions need no crawl (Athena lists files at query time).
+    for i in range(50):
+        world.new_files.handler(
+            object_event(f"lake/raw/vehicle/dt=2024-05-01/hour=14/late-{i}.parquet", f"late-{i}"), Context()
+        )
+    assert world.crawls("raw/vehicle") == 2
+    assert sum(world.crawls(t) for t in LAKE_TABLES) == 2
+
+
+def test_crawler_already_running_elsewhere_is_success_and_followed_by_a_crawl(world: World) -> None:
+    world.glue.start_crawler(Name="smartcity-raw-vehicle")  # e.g. started from the console
+    out = world.new_files.handler(event("object-created.json"), Context())
+    assert out["started"] == [] and world.crawls("raw/vehicle") == 1
+    out = world.crawl_finished("raw/vehicle")  # that run may have listed before our file: crawl again
+    assert out["started"] == ["smartcity-raw-vehicle"] and world.crawls("raw/vehicle") == 2
+
+
+def test_failed_crawl_is_retried_by_reconcile_not_at_once(world: World) -> None:
+    world.new_files.handler(event("object-created.json"), Context())
+    out = world.crawl_finished("raw/vehicle", state="Failed")
+    assert out["started"] == [] and world.crawls("raw/vehicle") == 1
+    out = world.glue_state.handler(event_file("reconcile-scheduled.json"), Context())
+    assert out["started"] == ["smartcity-raw-vehicle"] and world.crawls("raw/vehicle") == 2
+
+
+def test_lost_finish_event_is_recovered_by_reconcile_after_the_stale_period(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STALE_AFTER_S", "0.5")
+    world.glue_state._orchestrator.cache_clear()
+    world.new_files.handler(event("object-created.json"), Context())
+    world.new_files.handler(object_event("lake/raw/vehicle/dt=2024-05-01/hour=20/p.parquet", "x"), Context())
+    world.end_crawl("raw/vehicle")  # its Succeeded event is lost
+    time.sleep(0.6)
+    out = world.glue_state.handler(event_file("reconcile-scheduled.json"), Context())
+    assert out["started"] == ["smartcity-raw-vehicle"]
+
+
+def test_stale_duplicate_finish_event_does_not_close_the_next_crawl(world: World) -> None:
+    world.new_files.handler(event("object-created.json"), Context())
+    world.new_files.handler(object_event("lake/raw/vehicle/dt=2024-05-01/hour=21/p.parquet", "y"), Context())
+    world.end_crawl("raw/vehicle")
+    old = event("crawler-succeeded.json", completionDate="2024-05-01T00:00:00Z")  # long before any claim
+    assert world.glue_state.handler(old, Context())["started"] == []
+    assert world.crawls("raw/vehicle") == 1
+
+
+# -- loads -----------------------------------------------------------------------------------------------
+
+
+def test_enriched_crawl_starts_one_load_and_queues_the_next(world: World) -> None:
+    out = world.glue_state.handler(event("crawler-succeeded-enriched.json"), Context())
+    assert len(out["loads_started"]) == 1 and len(world.runs()) == 1
+    assert world.runs()[0].arguments is not None
+    # duplicate delivery of the same event: nothing owed twice
+    assert (
+        world.glue_state.handler(event("crawler-succeeded-enriched.json"), Context())["loads_started"] == []
+    )
+    second = event("crawler-succeeded-enriched.json", completionDate=now_stamp())
+    second["id"] = "enriched-2"
+    out = world.glue_state.handler(second, Context())
+    assert out["loads_started"] == [] and out["loads_deferred"] == [LOAD_JOB]  # never two runs at once
+    assert len(world.runs()) == 1
+    run_id = world.end_run("SUCCEEDED")
+    out = world.load_finished(run_id)
+    assert len(out["loads_started"]) == 1 and len(world.runs()) == 2  # the deferred load is not lost
+    out = world.load_finished(world.end_run("SUCCEEDED"))
+    assert out["loads_started"] == [] and len(world.runs()) == 2
+
+
+def test_concurrent_runs_exceeded_is_deferred_until_that_run_ends(world: World) -> None:
+    external = world.glue.start_job_run(JobName=LOAD_JOB)["JobRunId"]
+    out = world.glue_state.handler(event("crawler-succeeded-enriched.json"), Context())
+    assert out["loads_started"] == [] and out["loads_deferred"] == [LOAD_JOB] and len(world.runs()) == 1
+    world.end_run("SUCCEEDED")
+    out = world.load_finished(external)
+    assert len(out["loads_started"]) == 1 and len(world.runs()) == 2
+
+
+def test_failed_load_is_not_restarted_at_once_but_by_reconcile(world: World) -> None:
+    world.glue_state.handler(event("crawler-succeeded-enriched.json"), Context())
+    second = event("crawler-succeeded-enriched.json")
+    second["id"] = "enriched-again"
+    world.glue_state.handler(second, Context())
+    out = world.load_finished(world.end_run("FAILED"), state="FAILED")
+    assert out["loads_started"] == [] and len(world.runs()) == 1
+    out = world.glue_state.handler(event_file("reconcile-scheduled.json"), Context())
+    assert len(out["loads_started"]) == 1
+
+
+# -- alerts ------------------------------------------------------------------------------------------------
+
+
+def test_crawler_failure_alert_says_what_when_and_where(world: World) -> None:
+    out = world.alerts.handler(event("crawler-failed.json"), Context())
+    assert out["status"] == "alerted"
+    [msg] = world.alert_messages()
+    assert msg["Subject"] == "[smartcity] crawler smartcity-quarantine Failed"
+    body = msg["Message"]
+    assert "When: 2024-05-01T13:10:08Z" in body and "Internal Service Exception" in body
+    assert "/aws-glue/crawlers" in body
+
+
+def test_duplicate_failure_event_alerts_once(world: World) -> None:
+    world.alerts.handler(event("job-load-failed.json"), Context())
+    world.alerts.handler(event("job-load-failed.json"), Context())
+    msgs = world.alert_messages()
+    assert len(msgs) == 1
+    assert "jr_ca2144d747b45ad412d3c66a1b6934b6b27aa252be9a21a95c54dfaa224a1925" in msgs[0]["Message"]
+    assert "aws-glue$252Fjobs$252Ferror" in msgs[0]["Message"]
+
+
+def test_streaming_job_stop_alerts_and_load_success_does_not(world: World) -> None:
+    assert world.alerts.handler(event("job-streaming-stopped.json"), Context())["status"] == "alerted"
+    assert world.alerts.handler(event("job-load-succeeded.json"), Context())["status"] == "no-alert"
+    [msg] = world.alert_messages()
+    assert msg["Subject"].startswith("[smartcity] streaming-job smartcity-streaming STOPPED")
+
+
+# -- malformed ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", ["new_lake_files", "glue_state", "failure_alert"])
+@pytest.mark.parametrize("bad", ["malformed-object-created.json", "{}", "not-json-object"])
+def test_malformed_event_is_counted_not_raised(
+    world: World, fn: str, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mod = {"new_lake_files": world.new_files, "glue_state": world.glue_state, "failure_alert": world.alerts}[
+        fn
+    ]
+    payload: Any = event_file(bad) if bad.endswith(".json") else ({} if bad == "{}" else bad)
+    out = mod.handler(payload, Context())
+    assert out == {"status": "malformed"}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get("MalformedEvents") == [1.0] or m.get("MalformedEvents") == 1.0 for m in emf)
+
+
+# -- every event file reaches a handler -----------------------------------------------------------------
+
+HANDLER_OF = {
+    "object-created.json": "new_lake_files",
+    "object-created-enriched.json": "new_lake_files",
+    "object-created-spark-metadata.json": "new_lake_files",
+    "malformed-object-created.json": "new_lake_files",
+    "crawler-succeeded.json": "glue_state",
+    "crawler-succeeded-enriched.json": "glue_state",
+    "crawler-started.json": "glue_state",
+    "job-load-succeeded.json": "glue_state",
+    "reconcile-scheduled.json": "glue_state",
+    "crawler-failed.json": "failure_alert",
+    "job-load-failed.json": "failure_alert",
+    "job-streaming-stopped.json": "failure_alert",
+    "msk-topics-create.json": "msk_topics",
+    "msk-topics-delete.json": "msk_topics",
+    "glue-library-create.json": "glue_library",
+    "simulator-schedule.json": "simulator",  # written by the simulator helper; exercised in its own tests
+}
+
+
+def event_file(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_every_event_file_has_a_handler() -> None:
+    files = {p.name for p in EVENTS.glob("*.json")}
+    assert files - set(HANDLER_OF) == set(), "add the new event file to HANDLER_OF"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, f in HANDLER_OF.items() if f in ("new_lake_files", "glue_state", "failure_alert"))
+)
+def test_each_orchestration_event_file_is_handled(world: World, name: str) -> None:
+    mod = {"new_lake_files": world.new_files, "glue_state": world.glue_state, "failure_alert": world.alerts}[
+        HANDLER_OF[name]
+    ]
+    out = mod.handler(event_file(name), Context())
+    assert out["status"] == ("malformed" if name.startswith("malformed") else out["status"])
+    assert out["status"] in {"ok", "alerted", "no-alert", "malformed"}
+
+
+# -- custom resources ----------------------------------------------------------------------------------
+
+
+def test_glue_library_publishes_a_content_addressed_zip(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(custom_resource, "respond", lambda ev, body: sent.append(body))
+    monkeypatch.setenv("SMARTCITY_PACKAGE_DIR", str(ROOT / "smartcity"))
+    mod = _load("glue_library")
+    body = mod.handler(event_file("glue-library-create.json"), Context())
+    assert body["Status"] == "SUCCESS" and sent == [body]
+    uri = body["Data"]["Uri"]
+    assert uri.startswith(f"s3://{BUCKET}/artifacts/glue/smartcity-") and uri == body["PhysicalResourceId"]
+    key = uri[len(f"s3://{BUCKET}/") :]
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())).namelist()
+    assert "smartcity/orchestrate/crawls.py" in names and not any("__pycache__" in n for n in names)
+    again = mod.handler(event_file("glue-library-create.json"), Context())
+    assert again["Data"]["Uri"] == uri  # same package, same key
+
+
+def test_custom_resource_failure_is_reported_not_hung(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(custom_resource, "respond", lambda ev, body: sent.append(body))
+    ev = event_file("msk-topics-create.json")
+
+    def boom(_e: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        raise RuntimeError("broker unreachable")
+
+    body = custom_resource.run(ev, boom, lambda m, e: None)
+    assert body["Status"] == "FAILED" and "broker unreachable" in body["Reason"] and sent == [body]
+
+
+def test_msk_topics_delete_never_blocks_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(custom_resource, "respond", lambda ev, body: sent.append(body))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    body = _load("msk_topics").handler(event_file("msk-topics-delete.json"), Context())
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"].endswith("/topics")
+
+
+def test_topic_plan_creates_grows_and_refuses_to_shrink() -> None:
+    desired = custom_resource.parse_topics(
+        event_file("msk-topics-create.json")["ResourceProperties"]["Topics"]
+    )
+    assert desired == {
+        t: 3 for t in ["vehicle_data", "gps_data", "traffic_data", "weather_data", "emergency_data"]
+    }
+    create, grow = custom_resource.plan_topics(desired, {"vehicle_data": 1, "gps_data": 3})
+    assert set(create) == {"traffic_data", "weather_data", "emergency_data"} and grow == {"vehicle_data": 3}
+    with pytest.raises(ValueError, match="cannot reduce"):
+        custom_resource.plan_topics({"gps_data": 1}, {"gps_data": 3})
+    with pytest.raises(ValueError, match="bad topic spec"):
+        custom_resource.parse_topics(["gps_data"])
