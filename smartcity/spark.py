@@ -7,6 +7,7 @@ session is built, so tests, the stream job and the loader share one configuratio
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -38,6 +39,8 @@ def local_session(
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
+        # Progress bars only for a person at a terminal; in logs they are megabytes of noise.
+        .config("spark.ui.showConsoleProgress", "true" if sys.stderr.isatty() else "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
@@ -53,6 +56,4 @@ def local_session(
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable

@@ -1,0 +1,314 @@
+"""The streaming job: Kafka (five topics, one source) → raw, quarantine and vehicle_enriched, exactly once.
+
+One Structured Streaming query with ``foreachBatch``; each micro-batch is a *step* (see ``sink`` for the
+publish protocol and ``step`` for the event-time rules). Runs the same on a laptop (``smartcity
+stream``) and on Glue (``glue_streaming/job.py``): only the session, the Kafka auth options and the
+metrics client differ, and they are passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from smartcity.config import Settings, Stream
+from smartcity.contract import enriched_columns, raw_columns, spark_schema
+from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.metrics import BatchMetrics, emit
+from smartcity.stream.settings import StreamSettings
+from smartcity.stream.sink import StepCommit, version_of
+from smartcity.stream.source import kafka_options
+from smartcity.stream.step import Clock, final_enriched, live, state_cutoffs, step
+from smartcity.stream.store import Segment, StateStore, StateVersion, state_schemas
+from smartcity.stream.validate import Validated, validate
+
+log = logging.getLogger("smartcity.stream")
+
+KAFKA_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("timestamp", T.TimestampType()),
+    ]
+)
+RAW_TABLE = "raw/{stream}"
+QUARANTINE_TABLE = "quarantine"
+ENRICHED_TABLE = "enriched/vehicle_enriched"
+
+
+@dataclass
+class RunResult:
+    batches: int
+    flushed: bool
+    stopped_by_signal: bool
+
+
+class StreamJob:
+    """Owns the per-step logic; ``run`` drives it from a Kafka stream, ``flush`` closes open windows."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        cfg: StreamSettings,
+        *,
+        cloudwatch: Any | None = None,
+        job_name: str = "smartcity-streaming",
+    ) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.cfg = cfg
+        self.fs = LakeFS(spark)
+        self.lake = settings.lake_uri
+        self.checkpoint = settings.checkpoint_uri
+        raw_schemas = {s.value: spark_schema(raw_columns(s)) for s in Stream}
+        self.store = StateStore(spark, self.fs, self.checkpoint, state_schemas(raw_schemas))
+        self.topics = settings.topics.all()
+        self.cloudwatch = cloudwatch
+        self.job_name = job_name
+        self._stop = threading.Event()
+        self.batches = 0
+
+    # ----------------------------------------------------------------- one step
+    def process_batch(self, kafka_df: DataFrame, batch_id: int) -> None:
+        """``foreachBatch`` callback: one micro-batch is one step."""
+        self._step(batch_id, kafka_df, flush=False)
+        self.batches += 1
+
+    def _step(self, batch_id: int, kafka_df: DataFrame, *, flush: bool) -> BatchMetrics:
+        started = time.monotonic()
+        version = version_of(batch_id, flush)
+        commit = StepCommit(self.fs, self.lake, self.checkpoint, version)
+        ingest_time = commit.begin()
+        previous = self.store.latest(below=version)
+        clock = previous.clock if previous else Clock()
+        cutoffs = state_cutoffs(clock.watermark, self.cfg) if clock.watermark else {}
+        state = {k: live(df, k, cutoffs) for k, df in self.store.frames(previous).items()}
+
+        # One partition per core: 5 topics x N partitions of small tasks cost more than they parallelise.
+        parallelism = self.spark.sparkContext.defaultParallelism
+        if kafka_df.rdd.getNumPartitions() > parallelism:
+            kafka_df = kafka_df.coalesce(parallelism)
+        kafka_df = kafka_df.persist(StorageLevel.MEMORY_AND_DISK)
+        validated: dict[Stream, Validated] = {}
+        for stream, topic in self.topics.items():
+            v = validate(
+                kafka_df.where(F.col("topic") == topic),
+                stream,
+                ingest_time=ingest_time,
+                max_future_s=self.cfg.max_future_s,
+                cell_size_deg=self.cfg.cell_size_deg,
+            )
+            validated[stream] = Validated(stream, v.frame.persist(StorageLevel.MEMORY_AND_DISK), v.cached)
+        try:
+            metrics = self._publish(
+                batch_id, version, flush, commit, ingest_time, previous, clock, state, validated
+            )
+        finally:
+            for v in validated.values():
+                v.frame.unpersist()
+                v.release()
+            kafka_df.unpersist()
+        metrics.duration_s = round(time.monotonic() - started, 3)
+        emit(
+            metrics,
+            fs=self.fs,
+            lake_uri=self.lake,
+            version=version,
+            cloudwatch=self.cloudwatch,
+            namespace=self.cfg.cloudwatch_namespace,
+            job_name=self.job_name,
+        )
+        self.store.collect_garbage()
+        return metrics
+
+    def _publish(
+        self,
+        batch_id: int,
+        version: int,
+        flush: bool,
+        commit: StepCommit,
+        ingest_time: datetime,
+        previous: StateVersion | None,
+        clock: Clock,
+        state: dict[str, DataFrame],
+        validated: dict[Stream, Validated],
+    ) -> BatchMetrics:
+        m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
+        summary = None
+        for stream, v in validated.items():
+            part = v.frame.select(
+                F.lit(self.topics[stream]).alias("topic"), F.col("error").isNull().alias("ok")
+            )
+            summary = part if summary is None else summary.unionByName(part)
+        assert summary is not None
+        for row in summary.groupBy("topic", "ok").count().collect():  # materialises every stream's frame
+            m.rows_in[row["topic"]] = m.rows_in.get(row["topic"], 0) + int(row["count"])
+            if not row["ok"]:
+                m.quarantined[row["topic"]] = int(row["count"])
+
+        result = step(state, clock, {s: v.valid for s, v in validated.items()}, self.cfg, flush=flush)
+        for stream in Stream:
+            m.valid[stream.value] = result.counters.get(f"valid_{stream.value}", 0)
+            m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
+
+        for stream, v in validated.items():
+            commit.stage(RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
+        quarantine = None
+        for v in validated.values():
+            quarantine = v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
+        assert quarantine is not None
+        commit.stage(QUARANTINE_TABLE, quarantine, ("dt",))
+
+        written = self.store.write_segments(version, result.segments)
+        enriched = final_enriched(state, written, result.watermark_before, result.clock.watermark, self.cfg)
+        commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
+        m.vehicle_accepted = written["vehicle"].count()
+        m.vehicle_late_distinct = written["late_ids"].count()
+        enriched_schema = spark_schema(enriched_columns())
+        m.enriched = (
+            self.spark.read.schema(enriched_schema)
+            .parquet(join_uri(commit.staging_uri, ENRICHED_TABLE))
+            .count()
+        )
+
+        commit.publish()
+
+        new_clock = result.clock
+        segments = self._live_segments(previous, result.prune_before)
+        for kind in result.segments:
+            newest = (
+                datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+                if new_clock.max_event_time is None
+                else new_clock.max_event_time
+            )
+            if kind == "late_ids":
+                newest = (result.watermark_before or newest) + _seconds(self.cfg.dedup_horizon_s)
+            segments.append(Segment(kind, version, newest.isoformat()))
+        totals = dict(previous.totals) if previous else {}
+        for key, value in {
+            **{f"rows_in_{t}": n for t, n in m.rows_in.items()},
+            **{f"quarantined_{t}": n for t, n in m.quarantined.items()},
+            **{f"late_{s}": n for s, n in m.late.items()},
+            "vehicle_accepted": m.vehicle_accepted,
+            "vehicle_late_distinct": m.vehicle_late_distinct,
+            "enriched": m.enriched,
+        }.items():
+            totals[key] = totals.get(key, 0) + value
+        self.store.commit(StateVersion(version, batch_id, new_clock, segments, totals))
+
+        m.totals = totals
+        m.watermark = new_clock.watermark.isoformat() if new_clock.watermark else None
+        m.max_event_time = new_clock.max_event_time.isoformat() if new_clock.max_event_time else None
+        if result.batch_max_event_time is not None:
+            m.event_time_lag_s = round((ingest_time - result.batch_max_event_time).total_seconds(), 3)
+        return m
+
+    @staticmethod
+    def _live_segments(previous: StateVersion | None, cutoffs: dict[str, datetime]) -> list[Segment]:
+        if previous is None:
+            return []
+        return [
+            s
+            for s in previous.segments
+            if s.kind not in cutoffs or datetime.fromisoformat(s.newest) >= cutoffs[s.kind]
+        ]
+
+    # ------------------------------------------------------------ life cycle
+    def recover(self) -> None:
+        """Roll back steps that published files but never committed and that Spark will not replay.
+
+        Spark replays an uncommitted micro-batch itself (and the step's ``begin`` cleans up), but a flush
+        step exists only in this job, so an interrupted flush is undone here before anything else runs.
+        """
+        latest = self.store.latest()
+        committed = latest.version if latest else -1
+        records = join_uri(self.checkpoint, "sink", "records")
+        for name in self.fs.list_names(records):
+            if not name.endswith(".json") or not name[0].isdigit():
+                continue
+            version = int(name.split(".")[0])
+            if version > committed and version % 2 == 1:
+                StepCommit(self.fs, self.lake, self.checkpoint, version).rollback()
+
+    def flush(self) -> BatchMetrics | None:
+        """Close every open window (end of an --available-now drain): one step with no input."""
+        latest = self.store.latest()
+        if latest is None or latest.version % 2 == 1:
+            return None
+        empty = self.spark.createDataFrame([], KAFKA_SCHEMA)
+        return self._step(latest.batch_id, empty, flush=True)
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def run(
+        self,
+        *,
+        available_now: bool = False,
+        trigger_s: float | None = None,
+        install_signals: bool = True,
+        query_name: str = "smartcity_stream",
+    ) -> RunResult:
+        """Run until drained (``available_now``) or until SIGTERM/SIGINT; then stop between batches."""
+        self.recover()
+        reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings, self.cfg))
+        writer = (
+            reader.load()
+            .writeStream.queryName(query_name)
+            .option("checkpointLocation", join_uri(self.checkpoint, "query"))
+            .foreachBatch(self.process_batch)
+        )
+        if available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{trigger_s or self.cfg.trigger_interval_s} seconds")
+        if install_signals and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        query = writer.start()
+        by_signal = False
+        try:
+            while query.isActive:
+                if self._stop.is_set():
+                    by_signal = True
+                    _stop_between_batches(query)
+                    break
+                query.awaitTermination(0.5)
+        finally:
+            if query.isActive:
+                query.stop()
+        error = query.exception()
+        if error is not None:
+            raise RuntimeError(f"streaming query failed: {error.desc}")
+        flushed = False
+        if available_now and not by_signal and self.cfg.flush_on_drain:
+            flushed = self.flush() is not None
+        return RunResult(self.batches, flushed, by_signal)
+
+
+def _stop_between_batches(query: Any, timeout_s: float = 120.0) -> None:
+    """Let the running micro-batch finish (it commits), then stop: a clean stop leaves nothing to replay."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and query.isActive and query.status.get("isTriggerActive"):
+        time.sleep(0.2)
+    query.stop()
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)

@@ -1,0 +1,104 @@
+"""Exactly-once Parquet output as *file-listing* readers see it (DuckDB globs, Athena, Glue crawlers).
+
+Spark's file sink hides uncommitted files behind ``_spark_metadata``, which those readers ignore
+(PLATFORM-NOTES measured duplicates from a failed batch). So every micro-batch ("step") publishes its
+files itself, idempotently per step:
+
+1. ``begin``: if a record of this step exists (a replay after a crash), delete every file it lists and
+   reuse its ingest time, so the replay writes the same rows into the same partitions;
+2. Spark writes each table into a staging prefix (``<lake>/_staging/``: hidden by its ``_`` name and
+   outside every table prefix; same bucket so the moves stay in-bucket);
+3. the record (ingest time + final file names) is written to the checkpoint URI *before* any move;
+4. each staged file is moved to a deterministic name ``part-b<batch>-<sub>-<n>.snappy.parquet``.
+
+A crash at any point leaves files that step 1 of the replay (or the start-up recovery for steps Spark
+will not replay) removes, and a file is visible only whole (single-object moves).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame
+
+from smartcity.stream.lakefs import LakeFS, join_uri
+
+
+def version_of(batch_id: int, flush: bool = False) -> int:
+    """Steps are numbered 2*batch (Spark micro-batch) and 2*batch+1 (the drain flush after it)."""
+    return 2 * batch_id + (1 if flush else 0)
+
+
+@dataclass
+class StepCommit:
+    fs: LakeFS
+    lake_uri: str
+    checkpoint_uri: str
+    version: int
+    ingest_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _staged: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def record_uri(self) -> str:
+        return join_uri(self.checkpoint_uri, "sink", "records", f"{self.version:015d}.json")
+
+    @property
+    def staging_uri(self) -> str:
+        return join_uri(self.lake_uri, "_staging", f"v{self.version:015d}")
+
+    def begin(self) -> datetime:
+        """Undo a previous attempt of this step and return the step's ingest time."""
+        previous = self.fs.read_text(self.record_uri)
+        if previous:
+            record = json.loads(previous)
+            for uri in record["files"]:
+                self.fs.delete(uri, recursive=False)
+            self.ingest_time = datetime.fromisoformat(record["ingest_time"])
+        self.fs.delete(self.staging_uri)
+        return self.ingest_time
+
+    def stage(self, table: str, df: DataFrame, partition_by: tuple[str, ...]) -> None:
+        """Write ``df`` for ``table`` (e.g. ``raw/vehicle``): one file per partition value per step."""
+        target = join_uri(self.staging_uri, table)
+        df.repartition(*partition_by).write.mode("overwrite").option("compression", "snappy").partitionBy(
+            *partition_by
+        ).parquet(target)
+        self._staged.append((table, target))
+
+    def planned_files(self) -> list[tuple[str, str]]:
+        batch, sub = divmod(self.version, 2)
+        moves: list[tuple[str, str]] = []
+        for table, staged in self._staged:
+            # Hadoop prints file:///x as file:/x; match on the path part, which both spellings share.
+            marker = staged.split("://", 1)[-1].rstrip("/") + "/"
+            for n, src in enumerate(self.fs.list_files(staged, ".parquet")):
+                rel = src[src.index(marker) + len(marker) :]
+                directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
+                name = f"part-b{batch:012d}-{sub}-{n:05d}.snappy.parquet"
+                moves.append((src, join_uri(self.lake_uri, table, directory, name)))
+        return moves
+
+    def publish(self) -> list[str]:
+        """Record the final names, then move the staged files there. Returns the published URIs."""
+        moves = self.planned_files()
+        record = {
+            "version": self.version,
+            "ingest_time": self.ingest_time.isoformat(),
+            "files": [dst for _, dst in moves],
+        }
+        self.fs.write_text(self.record_uri, json.dumps(record))
+        for src, dst in moves:
+            self.fs.rename(src, dst)
+        self.fs.delete(self.staging_uri)
+        return [dst for _, dst in moves]
+
+    def rollback(self) -> None:
+        """Remove what an unfinished step published (start-up recovery of steps nobody will replay)."""
+        previous = self.fs.read_text(self.record_uri)
+        if previous:
+            for uri in json.loads(previous)["files"]:
+                self.fs.delete(uri, recursive=False)
+            self.fs.delete(self.record_uri, recursive=False)
+        self.fs.delete(self.staging_uri)

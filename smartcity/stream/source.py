@@ -1,0 +1,34 @@
+"""Kafka source options: PLAINTEXT locally, SASL_SSL with AWS_MSK_IAM on MSK (Serverless port 9098).
+
+Spark's own Kafka connector is used in both worlds because quarantine needs the original bytes plus
+topic/partition/offset; Glue's ``create_data_frame`` Kafka source parses JSON itself. On Glue the IAM
+login module comes from the ``aws-msk-iam-auth`` jar (``--extra-jars``, see glue_streaming/ARGS.md).
+"""
+
+from __future__ import annotations
+
+from smartcity.config import Settings
+from smartcity.stream.settings import StreamSettings
+
+MSK_IAM_OPTIONS = {
+    "kafka.security.protocol": "SASL_SSL",
+    "kafka.sasl.mechanism": "AWS_MSK_IAM",
+    "kafka.sasl.jaas.config": "software.amazon.msk.auth.iam.IAMLoginModule required;",
+    "kafka.sasl.client.callback.handler.class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+}
+
+
+def kafka_options(settings: Settings, cfg: StreamSettings) -> dict[str, str]:
+    topics = ",".join(settings.topics.all().values())
+    options = {
+        "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
+        "subscribe": topics,
+        "startingOffsets": cfg.starting_offsets,
+        # A deleted/compacted offset must not stop the city's pipeline; the gap shows in the metrics.
+        "failOnDataLoss": "false",
+    }
+    if cfg.max_offsets_per_trigger:
+        options["maxOffsetsPerTrigger"] = str(cfg.max_offsets_per_trigger)
+    if settings.kafka.auth == "msk_iam":
+        options.update(MSK_IAM_OPTIONS)
+    return options

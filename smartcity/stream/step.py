@@ -1,0 +1,262 @@
+"""One enrichment step: the watermark, late events, de-duplication and which vehicle events become final.
+
+The job keeps its own event-time state instead of Spark's stream-stream joins (docs/streaming.md says
+why): Spark's global watermark is the minimum over inputs by default, a quiet emergency stream would
+stall everything, and Spark drops late rows inside its operators where the job cannot count them per
+distinct id, which the reconciliation (enriched + late = distinct valid vehicle ids) needs.
+
+The rules, applied per micro-batch, with W0 the watermark before the batch:
+
+* an event is *late* when ``event_time < W0``: it stays in raw, is counted, and enrichment ignores it;
+* a vehicle event whose id was already accepted or counted late within the de-dup horizon is a duplicate;
+* ``W1 = max(W0, M - watermark_delay)`` with M the newest event time seen on *any* stream (max policy);
+* a vehicle event at t is final, and written once to vehicle_enriched, in the step where
+  ``t + gps_window`` first becomes <= the watermark: from then on no GPS, weather or emergency event
+  that could change its row can be accepted (all of them would be late);
+* ``flush`` (end of an --available-now drain) raises W1 to ``M + gps_window`` so every open vehicle is final.
+
+State is append-only "segments" (one per step and kind) that expire by event time, so a step never
+rewrites old state: ``StepResult.segments`` are the new rows, ``prune_before`` the expiry thresholds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from smartcity.config import Stream
+from smartcity.stream.enrich import enrich
+from smartcity.stream.settings import StreamSettings
+
+STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
+STATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "vehicle": (
+        "id",
+        "device_id",
+        "event_time",
+        "latitude",
+        "longitude",
+        "cell_id",
+        "speed",
+        "direction",
+        "make",
+        "model",
+        "year",
+        "fuel_type",
+    ),
+    "gps": ("id", "device_id", "event_time", "speed", "direction", "vehicle_type"),
+    "weather": (
+        "id",
+        "device_id",
+        "event_time",
+        "cell_id",
+        "temperature",
+        "weather_condition",
+        "precipitation",
+        "wind_speed",
+        "humidity",
+        "air_quality_index",
+    ),
+    "emergency": ("id", "incident_id", "type", "event_time", "latitude", "longitude", "status"),
+    "late_ids": ("id", "event_time", "keep_until"),
+}
+# The column each kind expires on (late ids are kept by their own deadline, not their event time).
+EXPIRY_COLUMN = {
+    "vehicle": "event_time",
+    "gps": "event_time",
+    "weather": "event_time",
+    "emergency": "event_time",
+    "late_ids": "keep_until",
+}
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """PySpark collects timestamps as naive *local* datetimes; make them aware UTC instants."""
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The job's event-time position: the watermark and the newest event time seen (None: nothing yet).
+
+    Aware UTC datetimes: ``F.lit`` of a naive datetime would be read in the Python process' local zone.
+    """
+
+    watermark: datetime | None = None
+    max_event_time: datetime | None = None
+
+
+@dataclass
+class StepResult:
+    enriched: DataFrame
+    segments: dict[str, DataFrame]
+    clock: Clock
+    # Per kind: rows with the expiry column below this instant are no longer needed after this step.
+    prune_before: dict[str, datetime]
+    counters: dict[str, int] = field(default_factory=dict)
+    watermark_before: datetime | None = None
+    batch_max_event_time: datetime | None = None
+
+
+def _lit_ts(value: datetime) -> Column:
+    return F.lit(value).cast("timestamp")
+
+
+def _sec(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetime]:
+    """Oldest expiry value still needed per kind once the watermark is ``watermark``.
+
+    Open vehicle events have ``t > W - gps_window``; the look-ups reach back from there by their window.
+    """
+    a = _sec(cfg.finalize_after_s)
+    return {
+        "vehicle": watermark - max(a, _sec(cfg.dedup_horizon_s)),
+        "gps": watermark - a - _sec(cfg.gps_window_s),
+        "weather": watermark - a - _sec(cfg.weather_window_s),
+        "emergency": watermark - a - _sec(cfg.emergency_window_s),
+        "late_ids": watermark,
+    }
+
+
+def empty_state(spark: SparkSession, kind: str, schemas: dict[str, T.StructType]) -> DataFrame:
+    return spark.createDataFrame([], schemas[kind])
+
+
+def step(
+    state: dict[str, DataFrame],
+    clock: Clock,
+    batch: dict[Stream, DataFrame],
+    cfg: StreamSettings,
+    *,
+    flush: bool = False,
+) -> StepResult:
+    """Advance the enrichment by one micro-batch.
+
+    ``state`` holds the live rows per kind (``STATE_COLUMNS``) as of before the batch; ``batch`` the
+    batch's *valid* rows per stream (raw-table columns). Runs Spark actions for the newest event time and
+    the counters; returns lazy frames for the outputs.
+    """
+    w0 = clock.watermark
+    a = _sec(cfg.finalize_after_s)
+
+    def late(df: DataFrame) -> Column:
+        return F.lit(False) if w0 is None else F.col("event_time") < _lit_ts(w0)
+
+    ontime = {s: df.where(~late(df)) for s, df in batch.items()}
+
+    # Newest event time over every stream and the per-stream counts, in one job.
+    summary = None
+    for s, df in batch.items():
+        part = df.select(F.lit(s.value).alias("s"), "event_time", late(df).alias("late"))
+        summary = part if summary is None else summary.unionByName(part)
+    counters: dict[str, int] = {}
+    new_max = clock.max_event_time
+    batch_max: datetime | None = None
+    if summary is not None:
+        for row in (
+            summary.groupBy("s")
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.sum(F.col("late").cast("int")).alias("late"),
+                F.max("event_time").alias("mx"),
+            )
+            .collect()
+        ):
+            counters[f"valid_{row['s']}"] = int(row["n"])
+            counters[f"late_{row['s']}"] = int(row["late"] or 0)
+            if row["mx"] is not None:
+                mx = as_utc(row["mx"])
+                batch_max = mx if batch_max is None else max(batch_max, mx)
+                new_max = mx if new_max is None else max(new_max, mx)
+    w1 = w0
+    if new_max is not None:
+        candidate = new_max - _sec(cfg.watermark_delay_s)
+        w1 = candidate if w1 is None else max(w1, candidate)
+        if flush:
+            w1 = max(w1, new_max + a)
+
+    known = state["vehicle"].select("id").unionByName(state["late_ids"].select("id"))
+    vehicles = batch[Stream.VEHICLE]
+    vcols = STATE_COLUMNS["vehicle"]
+    # Within the batch, keep one copy per id: the one with the smallest (partition, offset).
+    first = (
+        vehicles.where(~late(vehicles))
+        .groupBy("id")
+        .agg(F.min(F.struct("kafka_partition", "kafka_offset", *[c for c in vcols if c != "id"])).alias("r"))
+        .select("id", *[F.col(f"r.{c}").alias(c) for c in vcols if c != "id"])
+    )
+    accepted = first.join(known, "id", "left_anti").select(*vcols)
+    late_ids = (
+        vehicles.where(late(vehicles))
+        .groupBy("id")
+        .agg(F.min("event_time").alias("event_time"))
+        .join(known, "id", "left_anti")
+    )
+    keep_until = (w0 or EPOCH) + _sec(cfg.dedup_horizon_s)
+    late_ids = late_ids.select("id", "event_time", _lit_ts(keep_until).alias("keep_until"))
+
+    segments = {
+        "vehicle": accepted,
+        "gps": ontime[Stream.GPS].select(*STATE_COLUMNS["gps"]),
+        "weather": ontime[Stream.WEATHER].select(*STATE_COLUMNS["weather"]),
+        "emergency": ontime[Stream.EMERGENCY]
+        .where(F.col("status") == "Active")
+        .select(*STATE_COLUMNS["emergency"]),
+        "late_ids": late_ids,
+    }
+
+    return StepResult(
+        enriched=final_enriched(state, segments, w0, w1, cfg),
+        segments=segments,
+        clock=Clock(w1, new_max),
+        prune_before=state_cutoffs(w1, cfg) if w1 is not None else {},
+        counters=counters,
+        watermark_before=w0,
+        batch_max_event_time=batch_max,
+    )
+
+
+def final_enriched(
+    state: dict[str, DataFrame],
+    segments: dict[str, DataFrame],
+    w0: datetime | None,
+    w1: datetime | None,
+    cfg: StreamSettings,
+) -> DataFrame:
+    """The vehicle events that become final in this step, enriched against every accepted candidate.
+
+    Separate from :func:`step` so the job can pass the segments *as written* (read back from Parquet)
+    instead of recomputing the de-duplication for the enrichment.
+    """
+    accepted = segments["vehicle"]
+    if w1 is None:
+        final = accepted.limit(0)
+    else:
+        a = _sec(cfg.finalize_after_s)
+        old = state["vehicle"]
+        old_open = old if w0 is None else old.where(F.col("event_time") + F.expr(_interval(a)) > _lit_ts(w0))
+        due = F.col("event_time") + F.expr(_interval(a)) <= _lit_ts(w1)
+        final = old_open.where(due).unionByName(accepted.where(due))
+    pool = {k: state[k].unionByName(segments[k]) for k in ("gps", "weather", "emergency")}
+    return enrich(final, pool["gps"], pool["weather"], pool["emergency"], cfg)
+
+
+def _interval(delta: timedelta) -> str:
+    return f"INTERVAL {int(delta.total_seconds() * 1_000_000)} MICROSECONDS"
+
+
+def live(df: DataFrame, kind: str, cutoffs: dict[str, datetime]) -> DataFrame:
+    """The rows of a state kind still needed (row-level expiry; segments expire as a whole later)."""
+    if kind not in cutoffs:
+        return df
+    return df.where(F.col(EXPIRY_COLUMN[kind]) >= _lit_ts(cutoffs[kind]))
