@@ -1,0 +1,129 @@
+"""The README's demo end to end on a private stack: exit code, report, and a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from smartcity.local.process import free_port, port_accepts
+
+pytestmark = pytest.mark.integration
+
+
+PORT_VARS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "POSTGRES_PORT", "MOTO_PORT")
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SMARTCITY_LOCAL__HOME": str(home),
+        "SMARTCITY_LOCAL__KAFKA_PORT": str(free_port()),
+        "SMARTCITY_LOCAL__KAFKA_CONTROLLER_PORT": str(free_port()),
+        "SMARTCITY_LOCAL__POSTGRES_PORT": str(free_port()),
+        "SMARTCITY_LOCAL__MOTO_PORT": str(free_port()),
+        "COLUMNS": "200",
+    }
+
+
+def _listening(env: dict[str, str]) -> list[int]:
+    """The stack's ports that still accept connections (moto's command line does not name the home)."""
+    return [
+        int(env[f"SMARTCITY_LOCAL__{v}"])
+        for v in PORT_VARS
+        if port_accepts(int(env[f"SMARTCITY_LOCAL__{v}"]))
+    ]
+
+
+def _processes_under(home: Path) -> list[psutil.Process]:
+    """Every live process whose command line names the demo's state directory."""
+    out = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and str(home) in " ".join(
+                proc.info["cmdline"] or []
+            ):
+                out.append(proc)
+        except psutil.Error:
+            continue
+    return out
+
+
+def test_demo_reconciles_every_stage_and_leaves_the_stack_down(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    env = _env(home)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smartcity.cli",
+            "demo",
+            "--vehicles",
+            "10",
+            "--duration",
+            "120",
+            "--speed",
+            "30",
+            "--trigger",
+            "3s",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    report = out.stdout
+    assert out.returncode == 0, report[-4000:] + out.stderr[-3000:]
+    assert "reconciliation" in report and "✗" not in report
+    for line in ("ingest vehicle_data", "ingest emergency_data", "enrichment", "warehouse"):
+        assert line in report, line
+    assert "demo OK" in report
+    assert "agree: yes" in report and "agree: NO" not in report
+    # The stack was down before the demo, so it is down after it; the data stays for exploration.
+    assert not _processes_under(home) and not _listening(env)
+    assert any((home / "lake" / "enriched" / "vehicle_enriched").rglob("*.parquet"))
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    env = _env(home)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartcity.cli",
+            "demo",
+            "--vehicles",
+            "10",
+            "--duration",
+            "600",
+            "--speed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    stream_log = home / "logs" / "demo-stream.log"
+    while time.monotonic() < deadline and not stream_log.exists():
+        time.sleep(1)
+    assert stream_log.exists(), "the demo never started its streaming job"
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode != 0
+    assert "data kept for exploration" in output
+    assert "Traceback" not in output
+    deadline = time.monotonic() + 30
+    while (_processes_under(home) or _listening(env)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not _processes_under(home), [p.info["cmdline"] for p in _processes_under(home)]
+    assert not _listening(env)
