@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from smartcity.config import Stream
-from smartcity.contract import ColumnSpec, enriched_columns, quarantine_columns, raw_columns
+from smartcity.contract import (
+    ENRICHED_VEHICLE_FIELDS,
+    ColumnSpec,
+    enriched_columns,
+    quarantine_columns,
+    raw_columns,
+)
 from smartcity.contract.models import COMPASS
 
 _ARROW = {
@@ -340,22 +346,7 @@ def write_synthetic_lake(
         w_cond = pick(CONDITIONS, rng.integers(0, 4, n))
         enriched = {
             "event_id": ids,
-            **{
-                k: vehicle[k]
-                for k in (
-                    "device_id",
-                    "event_time",
-                    "latitude",
-                    "longitude",
-                    "speed",
-                    "direction",
-                    "make",
-                    "model",
-                    "year",
-                    "fuel_type",
-                    "cell_id",
-                )
-            },
+            **{k: vehicle[k] for k in ENRICHED_VEHICLE_FIELDS},
             "gps_event_id": masked(fast_uuids(rng, n), has_gps),
             "gps_speed": masked(vehicle["speed"], has_gps),
             "gps_direction": masked(vehicle["direction"], has_gps),

@@ -146,25 +146,26 @@ def _col(stream: Stream, name: str, rename: str | None = None, *, nullable: bool
     return replace(spec, name=rename or name, nullable=spec.nullable if nullable is None else nullable)
 
 
+# The vehicle's own columns carried into vehicle_enriched (after ``event_id``), in table order.
+ENRICHED_VEHICLE_FIELDS: tuple[str, ...] = (
+    "device_id",
+    "event_time",
+    "latitude",
+    "longitude",
+    "speed",
+    "direction",
+    "make",
+    "model",
+    "year",
+    "fuel_type",
+    "cell_id",
+)
+
+
 def enriched_columns() -> list[ColumnSpec]:
     """Columns of ``enriched/vehicle_enriched/`` exactly as issue 4 names them (partitioned by dt/hour)."""
     v, g, w, e = Stream.VEHICLE, Stream.GPS, Stream.WEATHER, Stream.EMERGENCY
-    own = [_col(v, "id", "event_id")] + [
-        _col(v, n)
-        for n in (
-            "device_id",
-            "event_time",
-            "latitude",
-            "longitude",
-            "speed",
-            "direction",
-            "make",
-            "model",
-            "year",
-            "fuel_type",
-            "cell_id",
-        )
-    ]
+    own = [_col(v, "id", "event_id")] + [_col(v, n) for n in ENRICHED_VEHICLE_FIELDS]
     gps = [
         _col(g, "id", "gps_event_id", nullable=True),
         _col(g, "speed", "gps_speed", nullable=True),

@@ -13,23 +13,11 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from smartcity.contract import enriched_columns
+from smartcity.contract import ENRICHED_VEHICLE_FIELDS, enriched_columns
 from smartcity.stream.geo import EARTH_RADIUS_KM, haversine_km, partition_columns
 from smartcity.stream.settings import StreamSettings
 
-VEHICLE_OWN = (
-    "device_id",
-    "event_time",
-    "latitude",
-    "longitude",
-    "speed",
-    "direction",
-    "make",
-    "model",
-    "year",
-    "fuel_type",
-    "cell_id",
-)
+VEHICLE_OWN = ENRICHED_VEHICLE_FIELDS
 
 
 def _micros(ts: Column) -> Column:
