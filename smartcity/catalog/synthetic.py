@@ -22,20 +22,13 @@ from smartcity.config import Stream
 from smartcity.contract import (
     ENRICHED_VEHICLE_FIELDS,
     ColumnSpec,
+    arrow_type,
     enriched_columns,
     quarantine_columns,
     raw_columns,
 )
 from smartcity.contract.models import COMPASS
 
-_ARROW = {
-    "string": pa.string(),
-    "double": pa.float64(),
-    "int": pa.int32(),
-    "bigint": pa.int64(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "boolean": pa.bool_(),
-}
 # A compact city (about 11 km x 10 km) so that 2 km incident radii and grid cells are well populated.
 LAT0, LAT1, LON0, LON1 = 51.45, 51.55, -0.15, -0.01
 MAKES = np.array(["Toyota", "BMW", "Ford", "Tesla", "Volkswagen"])
@@ -113,11 +106,11 @@ def _table(columns: list[ColumnSpec], values: dict[str, object]) -> pa.Table:
         if isinstance(v, np.ndarray) and v.dtype.kind == "U":
             v = _strings(v)
         if isinstance(v, pa.Array):
-            arrays.append(v.cast(_ARROW[c.type]))
+            arrays.append(v.cast(arrow_type(c.type)))
         elif c.type == "timestamp":
-            arrays.append(pa.array(np.asarray(v, dtype="datetime64[us]")).cast(_ARROW["timestamp"]))
+            arrays.append(pa.array(np.asarray(v, dtype="datetime64[us]")).cast(arrow_type("timestamp")))
         else:
-            arrays.append(pa.array(v, type=_ARROW[c.type], from_pandas=True))
+            arrays.append(pa.array(v, type=arrow_type(c.type), from_pandas=True))
     return pa.Table.from_arrays(arrays, names=[c.name for c in columns])
 
 

@@ -18,7 +18,14 @@ from smartcity.contract.columns import (
     snake_case,
 )
 from smartcity.contract.errors import VIOLATION_KINDS, ContractViolation
-from smartcity.contract.exporters import glue_columns, json_schema, spark_schema, sql_ddl
+from smartcity.contract.exporters import (
+    arrow_schema,
+    arrow_type,
+    glue_columns,
+    json_schema,
+    spark_schema,
+    sql_ddl,
+)
 from smartcity.contract.location import parse_location
 from smartcity.contract.models import (
     CONTRACT_VERSION,
@@ -46,6 +53,8 @@ __all__ = [
     "TrafficEvent",
     "VehicleEvent",
     "WeatherEvent",
+    "arrow_schema",
+    "arrow_type",
     "enriched_columns",
     "field_constraints",
     "glue_columns",

@@ -70,6 +70,27 @@ def spark_schema(columns: list[ColumnSpec]) -> StructType:
     )
 
 
+def arrow_type(type_name: str) -> Any:
+    """The Arrow type of a contract column type (Parquet written by pyarrow, as Spark writes it: UTC µs)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "double": pa.float64(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "boolean": pa.bool_(),
+    }[type_name]
+
+
+def arrow_schema(columns: list[ColumnSpec]) -> Any:
+    """A ``pyarrow.Schema`` with the columns' names, types and nullability."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, arrow_type(c.type), c.nullable) for c in columns])
+
+
 def glue_columns(columns: list[ColumnSpec]) -> list[dict[str, str]]:
     """Glue ``StorageDescriptor.Columns`` (Glue has no NOT NULL, so it goes in the comment)."""
     return [

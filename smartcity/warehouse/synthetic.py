@@ -19,26 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smartcity.config import Stream
-from smartcity.contract import ColumnSpec, enriched_columns, raw_columns
+from smartcity.contract import arrow_schema, enriched_columns, raw_columns
 from smartcity.contract.models import COMPASS
 
-ARROW_TYPES = {
-    "string": pa.string(),
-    "double": pa.float64(),
-    "int": pa.int32(),
-    "bigint": pa.int64(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "boolean": pa.bool_(),
-}
 CONDITIONS = ("Sunny", "Cloudy", "Rain", "Snow")
 INCIDENT_TYPES = ("Accident", "Fire", "Medical", "Police")
 MAKES = (("BMW", "C500"), ("Toyota", "Corolla"), ("Ford", "Focus"), ("Tesla", "Model 3"))
 FUELS = ("Petrol", "Diesel", "Hybrid", "Electric")
 VEHICLE_TYPES = ("private", "taxi", "bus", "delivery")
-
-
-def arrow_schema(columns: list[ColumnSpec]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type], c.nullable) for c in columns])
 
 
 def _uuids(rng: np.random.Generator, n: int) -> list[str]:
