@@ -169,7 +169,7 @@ def simulate_and_stream(
         stop = threading.Event()
 
         def on_progress(p: Any) -> None:
-            acked = sum(p.acknowledged.values())
+            acked = p.acknowledged
             rate = acked / p.elapsed_s if p.elapsed_s > 0 else 0.0
             running = "running" if job.alive() else "STOPPED"
             progress(

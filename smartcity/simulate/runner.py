@@ -30,6 +30,7 @@ class Sink(Protocol):
 
     def send(self, stream: Stream, key: str, value: str, category: str) -> None: ...
     def poll(self) -> None: ...
+    def acknowledged_total(self) -> int: ...
     def close(self, timeout_s: float = ...) -> int: ...
     def check_connection(self, timeout_s: float = ...) -> None: ...
 
@@ -76,7 +77,7 @@ class Progress:
     elapsed_s: float
     sim_time_ms: int
     produced: dict[str, int]
-    acknowledged: dict[str, int]
+    acknowledged: int
     failed: int
     held: int
     last_error: str | None
@@ -169,7 +170,7 @@ class Simulation:
             elapsed_s=elapsed,
             sim_time_ms=self.world.time_ms,
             produced=counts.per_topic(0),
-            acknowledged=counts.per_topic(1),
+            acknowledged=self.sink.acknowledged_total(),
             failed=counts.total(2),
             held=held,
             last_error=counts.last_error,
