@@ -57,6 +57,20 @@ class KafkaSettings(BaseModel):
     aws_region: str | None = None
 
 
+class RedshiftSettings(BaseModel):
+    """Where ``smartcity warehouse migrate|status --dialect redshift`` sends SQL (Redshift Data API).
+
+    Workgroup and secret come from the stack's outputs; an empty ``secret_arn`` means IAM temporary
+    credentials (the caller needs ``redshift-serverless:GetCredentials``).
+    """
+
+    workgroup: str = ""
+    database: str = "smartcity"
+    secret_arn: str = ""
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    statement_timeout_s: float = Field(default=900.0, gt=0)
+
+
 class LocalStackSettings(BaseModel):
     """Ports and state of the embedded local stack; every listener binds 127.0.0.1."""
 
@@ -91,6 +105,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     local: LocalStackSettings = LocalStackSettings()
+    redshift: RedshiftSettings = RedshiftSettings()
 
     lake_uri: str = ""
     checkpoint_uri: str = ""

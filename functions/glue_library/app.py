@@ -4,11 +4,20 @@ Why: ``sam package`` uploads a Glue job's ``Command.ScriptLocation`` but not fil
 ``DefaultArguments``. The package already ships to Lambda as ``SmartcityLayer`` (built by ``sam build``);
 this function, which has that layer, zips ``/opt/python/smartcity`` reproducibly and puts it at a
 content-addressed key, so every deploy that changes the package gives the jobs a new URI (no stale copy)
-and there is no manual upload step. Delete removes the object it created.
+and there is no manual upload step. Delete removes the package object it created.
+
+The package's compiled dependencies (pydantic-core) cannot ride in ``--extra-py-files``, and installing
+them from PyPI at job start needs internet the jobs' private subnets do not have. So when the resource
+names ``WheelsLayerVersion``, the function also zips the ``GlueWheelsLayer`` folder
+``/opt/glue-wheels/wheels`` (the wheels plus requirements.txt, built by ``sam build``) into Glue 5's
+"zip of wheels" for ``--additional-python-modules`` and returns its URI as ``Modules``. That key is
+content-addressed too and is kept on Delete: an update that changes only the package replaces this
+resource, and the new one still uses the same wheels object (a few MB; the data bucket outlives the stack).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,22 @@ from smartcity.orchestrate.custom_resource import fetch_verified, library_key, p
 
 logger = Logger()
 PACKAGE_DIR = Path(os.environ.get("SMARTCITY_PACKAGE_DIR", "/opt/python/smartcity"))
+WHEELS_DIR = Path(os.environ.get("GLUE_WHEELS_DIR", "/opt/glue-wheels/wheels"))
+
+
+def wheels_zip(wheels_dir: Path) -> bytes:
+    """Glue's zip of wheels (``wheels/requirements.txt`` + ``wheels/*.whl``); refuses an incomplete folder."""
+    requirements = wheels_dir / "requirements.txt"
+    if not requirements.is_file() or not any(wheels_dir.glob("*.whl")):
+        raise FileNotFoundError(
+            f"{wheels_dir} has no requirements.txt and wheels: is GlueWheelsLayer attached?"
+        )
+    return package_zip(wheels_dir)  # entries relative to the parent: wheels/...
+
+
+def wheels_key(prefix: str, data: bytes) -> str:
+    """Content-addressed, with the ``.gluewheels.zip`` suffix Glue recognises as a zip of wheels."""
+    return f"{prefix}deps-{hashlib.sha256(data).hexdigest()[:16]}.gluewheels.zip"
 
 
 def _work(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -48,7 +73,16 @@ def _work(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     )
     uri = f"s3://{bucket}/{key}"
     logger.info("library published", extra={"uri": uri, "bytes": len(data)})
-    return uri, {"Uri": uri, "Jars": ",".join(jars)}
+    out = {"Uri": uri, "Jars": ",".join(jars)}
+    if props.get("WheelsLayerVersion"):
+        wheels = wheels_zip(WHEELS_DIR)
+        wkey = wheels_key(prefix, wheels)
+        s3.put_object(
+            Bucket=bucket, Key=wkey, Body=wheels, ContentType="application/zip", ServerSideEncryption="AES256"
+        )
+        out["Modules"] = f"s3://{bucket}/{wkey}"
+        logger.info("glue wheels published", extra={"uri": out["Modules"], "bytes": len(wheels)})
+    return uri, out
 
 
 @logger.inject_lambda_context

@@ -1,30 +1,51 @@
-"""``smartcity warehouse migrate|status``: bring the warehouse schema to the current version, or show it."""
+"""``smartcity warehouse migrate|status|sql``: bring the warehouse schema to the current version, or show it.
+
+``--dialect postgres`` (default) is the local warehouse over psycopg; ``--dialect redshift`` is the
+deployed Redshift Serverless workgroup through the Redshift Data API (``smartcity.warehouse.data_api``),
+configured by ``SMARTCITY_REDSHIFT__WORKGROUP`` / ``__SECRET_ARN`` / ``__DATABASE`` (stack outputs).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from smartcity.commands._common import add_stack_options, settings_from
-from smartcity.warehouse.migrate import DIALECTS, discover, migrate, status
+from smartcity.warehouse.migrate import DIALECTS, Migration, MigrationState, discover, migrate, status
 from smartcity.warehouse.postgres import PostgresSession
 
 
-def _migrate(args: argparse.Namespace) -> int:
+def _apply(args: argparse.Namespace) -> tuple[list[Migration], list[MigrationState]]:
     settings = settings_from(args)
-    with PostgresSession.open(settings.warehouse_dsn) as session:
-        applied = migrate(session, "postgres", target=args.target)
-        current = max((s.version for s in status(session, "postgres") if s.state == "applied"), default=0)
-    if applied:
-        for mig in applied:
-            print(f"applied {mig.label}")
-    print(f"warehouse at version {current} ({len(applied)} migration(s) applied now)")
+    if args.dialect == "redshift":
+        from smartcity.warehouse.data_api import RedshiftDataSession, migrate_batched, status_batched
+
+        session = RedshiftDataSession.from_settings(settings)
+        applied = migrate_batched(session, "redshift", target=args.target)
+        return applied, status_batched(session, "redshift")
+    with PostgresSession.open(settings.warehouse_dsn) as pg:
+        applied = migrate(pg, "postgres", target=args.target)
+        return applied, status(pg, "postgres")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    applied, states = _apply(args)
+    current = max((s.version for s in states if s.state == "applied"), default=0)
+    for mig in applied:
+        print(f"applied {mig.label}")
+    where = " (redshift, Data API)" if args.dialect == "redshift" else ""
+    print(f"warehouse{where} at version {current} ({len(applied)} migration(s) applied now)")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    with PostgresSession.open(settings.warehouse_dsn) as session:
-        states = status(session, "postgres")
+    if args.dialect == "redshift":
+        from smartcity.warehouse.data_api import RedshiftDataSession, status_batched
+
+        states = status_batched(RedshiftDataSession.from_settings(settings), "redshift")
+    else:
+        with PostgresSession.open(settings.warehouse_dsn) as session:
+            states = status(session, "postgres")
     for s in states:
         at = s.applied_at.strftime("%Y-%m-%d %H:%M:%S") if s.applied_at else "-"
         print(f"V{s.version:03d}  {s.name:<28} {s.folder:<9} {s.state:<8} {at}")
@@ -32,11 +53,20 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    """Print the migrations of a dialect, e.g. to run the Redshift ones in the Query Editor."""
+    """Print the migrations of a dialect, e.g. to read what ``migrate --dialect redshift`` will run."""
     for mig in discover(args.dialect):
         if args.since is None or mig.version > args.since:
             print(f"-- {mig.label}\n{mig.sql.rstrip()}\n")
     return 0
+
+
+def _dialect_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="postgres",
+        help="postgres: the local warehouse (default); redshift: the deployed workgroup via the Data API",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,12 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     wsub.required = True
     m = wsub.add_parser("migrate", help="apply pending migrations (idempotent)")
     add_stack_options(m)
+    _dialect_option(m)
     m.add_argument("--target", type=int, help="stop after this version (default: latest)")
     m.set_defaults(handler=_migrate)
     s = wsub.add_parser(
         "status", help="list migrations: applied, pending or changed (exit 3 unless all applied)"
     )
     add_stack_options(s)
+    _dialect_option(s)
     s.set_defaults(handler=_status)
     q = wsub.add_parser("sql", help="print the migration SQL of a dialect (postgres or redshift)")
     q.add_argument("--dialect", choices=DIALECTS, default="redshift")

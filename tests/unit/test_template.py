@@ -139,6 +139,102 @@ def test_glue_jobs_are_glue_5_1_with_the_package_and_one_run_at_a_time(template:
     assert jobs["StreamingJob"]["Properties"]["DefaultArguments"]["--enable-auto-scaling"] == "true"
 
 
+# -- Glue dependencies travel with the deployment (no PyPI from the private subnets) ---------------------
+
+GLUE_WHEELS = ROOT / "functions" / "glue_wheels"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, version = line.split("#", 1)[0].strip().partition("==")
+        if sep:
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_glue_jobs_install_the_published_zip_of_wheels_without_an_index(template: dict[str, Any]) -> None:
+    for name, job in _glue_jobs(template).items():
+        args = job["Properties"]["DefaultArguments"]
+        assert args["--additional-python-modules"] == {"Fn::GetAtt": ["GlueLibrary", "Modules"]}, name
+        assert args["--python-modules-installer-option"] == "--no-index", name
+    glue_library = template["Resources"]["GlueLibrary"]["Properties"]
+    assert glue_library["WheelsLayerVersion"] == {"Ref": "GlueWheelsLayer"}
+    layer = template["Resources"]["GlueWheelsLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert (ROOT / layer["Properties"]["ContentUri"]).resolve() == GLUE_WHEELS.resolve()
+    makefile = (GLUE_WHEELS / "Makefile").read_text()
+    assert "build-GlueWheelsLayer:" in makefile
+    for flag in ("--only-binary=:all:", "--platform manylinux2014_x86_64", "--python-version 3.11",
+                 "--implementation cp", "-r requirements.txt"):  # fmt: skip
+        assert flag in makefile, flag
+    # Only the publishing function carries the wheels (Globals adds SmartcityLayer to every function).
+    assert template["Resources"]["GlueLibraryFunction"]["Properties"]["Layers"] == [
+        {"Ref": "GlueWheelsLayer"}
+    ]
+    app = (ROOT / "functions" / "glue_library" / "app.py").read_text()
+    assert "/opt/glue-wheels/wheels" in app and ".gluewheels.zip" in app
+
+
+def test_glue_wheel_pins_equal_the_lock_and_close_over_their_dependencies() -> None:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    pins = _pins(GLUE_WHEELS / "requirements.txt")
+    lock = _pins(ROOT / "requirements.lock")
+    assert {"pydantic", "pydantic-settings", "pydantic-core"} <= set(pins)
+    assert {n: lock.get(n) for n in pins} == pins, (
+        "functions/glue_wheels/requirements.txt must match the lock"
+    )
+    env = {"python_version": "3.11", "sys_platform": "linux", "platform_machine": "x86_64", "extra": ""}
+    for name in pins:
+        for spec in metadata.requires(name) or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate(env):
+                dep = req.name.lower().replace("_", "-")
+                assert dep in pins, f"{name} needs {dep}: pin it, or Glue's --no-index install fails"
+                assert req.specifier.contains(pins[dep], prereleases=True), f"{name} needs {req}"
+
+
+# -- networking: a new VPC reaches every AWS API the jobs call without NAT ------------------------------
+
+# Interface endpoints the private subnets need (S3 is a gateway endpoint): Glue (job runs, bookmarks,
+# catalog), CloudWatch metrics (`cloudwatch` client, --enable-metrics), Logs, Secrets Manager (the Redshift
+# connection's SECRET_ID), STS (MSK IAM auth), Kafka (MskTopicsFunction's GetBootstrapBrokers).
+# Redshift is reached over JDBC inside the VPC (workgroup in the same subnets); KMS is called by S3 and
+# Secrets Manager on the caller's behalf, never by the jobs.
+ENDPOINT_OF_CLIENT = {"cloudwatch": "monitoring", "logs": "logs", "glue": "glue", "sts": "sts",
+                      "secretsmanager": "secretsmanager", "kafka": "kafka", "s3": "s3"}  # fmt: skip
+
+
+def test_new_vpc_has_an_endpoint_for_every_aws_api_the_jobs_call_and_no_internet_route(
+    template: dict[str, Any],
+) -> None:
+    endpoints = resources(template, "AWS::EC2::VPCEndpoint")
+    services: dict[str, dict[str, Any]] = {}
+    for ep in endpoints.values():
+        assert ep["Condition"] == "CreateVpc"
+        name = ep["Properties"]["ServiceName"]["Fn::Sub"].removeprefix("com.amazonaws.${AWS::Region}.")
+        services[name] = ep["Properties"]
+    assert services["s3"]["VpcEndpointType"] == "Gateway"
+    assert services["s3"]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
+    for name, props in services.items():
+        if name != "s3":
+            assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True, name
+    clients: set[str] = set()
+    for path in [ROOT / "glue_streaming" / "job.py", ROOT / "glue_etl" / "job.py",
+                 *sorted((ROOT / "smartcity" / "stream").glob("*.py")),
+                 *sorted((ROOT / "smartcity" / "warehouse").glob("*.py"))]:  # fmt: skip
+        clients |= set(re.findall(r"""boto3\.client\(\s*["']([a-z0-9-]+)["']""", path.read_text()))
+    clients.discard("redshift-data")  # the migrate command runs on the deployer's machine, not in the VPC
+    needed = {ENDPOINT_OF_CLIENT[c] for c in clients} | {"s3", "glue", "logs", "monitoring", "secretsmanager",
+                                                         "sts", "kafka"}  # fmt: skip
+    assert needed <= set(services), f"no VPC endpoint for {sorted(needed - set(services))}"
+    forbidden = {"AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EIP"}
+    assert not [k for k, v in template["Resources"].items() if v["Type"] in forbidden]
+
+
 # -- environment variables ---------------------------------------------------------------------------------
 
 
