@@ -81,6 +81,7 @@ class StreamJob:
         self.job_name = job_name
         self._stop = threading.Event()
         self.batches = 0
+        self._frame_schemas: dict[Stream, T.StructType] = {}
 
     # ----------------------------------------------------------------- one step
     def process_batch(self, kafka_df: DataFrame, batch_id: int) -> None:
@@ -102,17 +103,26 @@ class StreamJob:
         parallelism = self.spark.sparkContext.defaultParallelism
         if kafka_df.rdd.getNumPartitions() > parallelism:
             kafka_df = kafka_df.coalesce(parallelism)
-        kafka_df = kafka_df.persist(StorageLevel.MEMORY_AND_DISK)
+        # A flush step has no input: nothing is cached, so the optimizer prunes the validation, raw and
+        # quarantine plans over the empty relation instead of running their jobs (most of a flush's cost).
+        cache = not flush
+        if cache:
+            kafka_df = kafka_df.persist(StorageLevel.MEMORY_AND_DISK)
         validated: dict[Stream, Validated] = {}
         for stream, topic in self.topics.items():
+            if flush:
+                validated[stream] = Validated(stream, self._empty_frame(stream, ingest_time))
+                continue
             v = validate(
                 kafka_df.where(F.col("topic") == topic),
                 stream,
                 ingest_time=ingest_time,
                 max_future_s=self.cfg.max_future_s,
                 cell_size_deg=self.cfg.cell_size_deg,
+                cache=cache,
             )
-            validated[stream] = Validated(stream, v.frame.persist(StorageLevel.MEMORY_AND_DISK), v.cached)
+            frame = v.frame.persist(StorageLevel.MEMORY_AND_DISK) if cache else v.frame
+            validated[stream] = Validated(stream, frame, v.cached)
         try:
             metrics = self._publish(
                 batch_id, version, flush, commit, ingest_time, previous, clock, state, validated
@@ -135,6 +145,25 @@ class StreamJob:
         self.store.collect_garbage()
         return metrics
 
+    def _empty_frame(self, stream: Stream, ingest_time: datetime) -> DataFrame:
+        """A validated frame with no rows (the flush step's input), without building the validation plan.
+
+        Building the validation of five streams costs thousands of py4j calls and its planning; a flush
+        reads nothing, so only the schema is needed (taken from an unexecuted plan once per job).
+        """
+        schema = self._frame_schemas.get(stream)
+        if schema is None:
+            schema = validate(
+                self.spark.createDataFrame([], KAFKA_SCHEMA).limit(0),
+                stream,
+                ingest_time=ingest_time,
+                max_future_s=self.cfg.max_future_s,
+                cell_size_deg=self.cfg.cell_size_deg,
+                cache=False,
+            ).frame.schema
+            self._frame_schemas[stream] = schema
+        return self.spark.createDataFrame([], schema)
+
     def _publish(
         self,
         batch_id: int,
@@ -148,6 +177,7 @@ class StreamJob:
         validated: dict[Stream, Validated],
     ) -> BatchMetrics:
         m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
+        lap = _Laps(m.phases)
         summary = None
         for stream, v in validated.items():
             part = v.frame.select(
@@ -159,23 +189,30 @@ class StreamJob:
             m.rows_in[row["topic"]] = m.rows_in.get(row["topic"], 0) + int(row["count"])
             if not row["ok"]:
                 m.quarantined[row["topic"]] = int(row["count"])
+        lap("validate")
 
         result = step(state, clock, {s: v.valid for s, v in validated.items()}, self.cfg, flush=flush)
         for stream in Stream:
             m.valid[stream.value] = result.counters.get(f"valid_{stream.value}", 0)
             m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
+        lap("watermark")
 
-        for stream, v in validated.items():
-            commit.stage(RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
-        quarantine = None
-        for v in validated.values():
-            quarantine = v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
-        assert quarantine is not None
-        commit.stage(QUARANTINE_TABLE, quarantine, ("dt",))
+        if not flush:  # a flush reads no messages: no raw or quarantine rows
+            for stream, v in validated.items():
+                commit.stage(RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
+            lap("raw")
+            quarantine = None
+            for v in validated.values():
+                quarantine = v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
+            assert quarantine is not None
+            commit.stage(QUARANTINE_TABLE, quarantine, ("dt",))
+            lap("quarantine")
 
         written = self.store.write_segments(version, result.segments)
+        lap("state")
         enriched = final_enriched(state, written, result.watermark_before, result.clock.watermark, self.cfg)
         commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
+        lap("enrich")
         m.vehicle_accepted = written["vehicle"].count()
         m.vehicle_late_distinct = written["late_ids"].count()
         enriched_schema = spark_schema(enriched_columns())
@@ -184,8 +221,10 @@ class StreamJob:
             .parquet(join_uri(commit.staging_uri, ENRICHED_TABLE))
             .count()
         )
+        lap("counts")
 
         commit.publish()
+        lap("publish")
 
         new_clock = result.clock
         segments = self._live_segments(previous, result.prune_before)
@@ -249,7 +288,9 @@ class StreamJob:
         latest = self.store.latest()
         if latest is None or latest.version % 2 == 1:
             return None
-        empty = self.spark.createDataFrame([], KAFKA_SCHEMA)
+        # limit(0): the optimizer knows this relation is empty (a createDataFrame([]) is an opaque RDD to
+        # it) and prunes every plan built on it, so the flush runs only the enrichment's jobs.
+        empty = self.spark.createDataFrame([], KAFKA_SCHEMA).limit(0)
         return self._step(latest.batch_id, empty, flush=True)
 
     def request_stop(self, *_: object) -> None:
@@ -298,6 +339,19 @@ class StreamJob:
         if available_now and not by_signal and self.cfg.flush_on_drain:
             flushed = self.flush() is not None
         return RunResult(self.batches, flushed, by_signal)
+
+
+class _Laps:
+    """Records the wall time since the previous lap under a phase name."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.last = time.monotonic()
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        self.into[phase] = round(now - self.last, 3)
+        self.last = now
 
 
 def _stop_between_batches(query: Any, timeout_s: float = 120.0) -> None:

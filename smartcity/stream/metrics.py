@@ -36,6 +36,9 @@ class BatchMetrics:
     event_time_lag_s: float | None = None
     kafka_offsets_behind: float | None = None
     totals: dict[str, int] = field(default_factory=dict)
+    # Wall seconds per phase of the step (validate, raw, quarantine, state, enrich, publish, ...): where a
+    # slow batch spends its time, without the Spark UI.
+    phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"event": "stream_batch", **asdict(self)}, sort_keys=True)
