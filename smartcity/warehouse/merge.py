@@ -39,6 +39,10 @@ class Target:
     key: str
     # Column → expression on a match; a column not listed takes the staging value (``s.<col>``).
     rules: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # Rows are events: each key is written once upstream, so a new batch almost never holds a key the
+    # table has. Where the warehouse enforces the key (PostgreSQL), the loader COPYs such a batch straight
+    # into the table and falls back to staging + MERGE only when the key constraint says otherwise.
+    events: bool = False
 
     @property
     def staging(self) -> str:
@@ -54,7 +58,7 @@ _INCIDENT_NEWER = (
     "(s.last_reported_at = t.last_reported_at AND s.last_event_id >= t.last_event_id))"
 )
 
-FACT_VEHICLE_TELEMETRY = Target("fact_vehicle_telemetry", "event_id")
+FACT_VEHICLE_TELEMETRY = Target("fact_vehicle_telemetry", "event_id", events=True)
 DIM_VEHICLE = Target(
     "dim_vehicle",
     "device_id",

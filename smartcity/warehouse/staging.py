@@ -1,16 +1,15 @@
-"""Fill a staging table from a Spark DataFrame with PostgreSQL ``COPY``.
+"""Get a Spark DataFrame's rows into PostgreSQL with ``COPY``.
 
 Why not Spark's JDBC writer: it inserts row batches with prepared statements, several times slower than
 COPY (issue 7 asks for at least half a plain COPY's rate). Two COPY paths, both keeping every row out of
 the driver's memory:
-- ``copy_dataframe`` (default): Spark's own CSV writer renders the rows in the JVM, in parallel tasks,
-  into a scratch folder; the driver streams the part files through ``COPY ... FROM STDIN`` on two
-  connections at once. Measured on 300k rows it staged about twice as fast as the Arrow path, because
-  nothing crosses into Python workers.
+- ``render_csv`` + ``copy_rendered`` (the loader's): Spark's own CSV writer renders the rows in the JVM,
+  in parallel tasks, into a scratch folder; the driver then streams the part files through
+  ``COPY ... FROM STDIN`` on the loader's connection, inside its transaction, so the same rendered rows
+  can go straight into a target table or into its staging table. Nothing crosses into Python workers.
 - ``copy_dataframe_arrow``: each task turns its Arrow batches into CSV with pyarrow and COPYs them on its
-  own connection (kept for hosts where the driver cannot see the executors' disks).
-Each COPY runs in its own transaction; the staging tables are UNLOGGED scratch that the loader truncates
-before and after each load, so a half-filled staging table never reaches a MERGE.
+  own connection, in its own transaction (kept for hosts where the driver cannot see the executors'
+  disks; only for staging tables, which the loader truncates before and after each load).
 """
 
 from __future__ import annotations
@@ -19,11 +18,15 @@ import io
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def copy_sql(table: str, columns: list[str]) -> str:
@@ -71,31 +74,54 @@ _CSV_OPTIONS = {
     "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
     "lineSep": "\n",
 }
-COPY_CONNECTIONS = 2
+COPY_CHUNK = 1 << 20  # bytes per write: large enough that round trips do not matter
 
 
-def _copy_file(dsn: str, sql: str, path: Path) -> int:
-    import psycopg
+@dataclass(frozen=True)
+class Rendered:
+    """A DataFrame rendered as PostgreSQL-ready CSV part files (no header), with its column order."""
 
-    with psycopg.connect(dsn, autocommit=False) as conn, conn.cursor() as cur:
-        with cur.copy(sql) as copy, path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                copy.write(chunk)
-        return max(cur.rowcount, 0)
+    columns: list[str]
+    parts: list[Path]
+
+
+def render_csv(df: DataFrame, folder: Path) -> Rendered:
+    """Let Spark's CSV writer render ``df`` into ``folder`` (parallel JVM tasks, nothing through Python).
+
+    The rows are rendered once and then COPYed by the caller on its own connection, inside its own
+    transaction: this is what lets the loader COPY a batch of new events straight into the fact table in
+    the transaction that also writes the ledger (Redshift's ``COPY`` from the S3 temp dir plays the same
+    part in the Glue job).
+    """
+    writer = df.write.mode("overwrite")
+    for key, value in _CSV_OPTIONS.items():
+        if value is not None:
+            writer = writer.option(key, value)
+    writer.csv(str(folder))
+    return Rendered(list(df.columns), sorted(folder.glob("part-*")))
+
+
+def copy_rendered(conn: psycopg.Connection, table: str, rendered: Rendered) -> int:
+    """COPY the rendered part files into ``table`` through ``conn`` (the caller's transaction)."""
+    sql = copy_sql(table, rendered.columns)
+    rows = 0
+    with conn.cursor() as cur:
+        for path in rendered.parts:
+            with cur.copy(sql) as copy, path.open("rb") as fh:
+                while chunk := fh.read(COPY_CHUNK):
+                    copy.write(chunk)
+            rows += max(cur.rowcount, 0)
+    return rows
 
 
 def copy_dataframe(df: DataFrame, dsn: str, table: str, *, scratch: Path | None = None) -> int:
-    """COPY every row of ``df`` into ``table`` (columns by name); return the number of rows copied."""
-    sql = copy_sql(table, df.columns)
+    """COPY every row of ``df`` into ``table`` (columns by name) in one transaction; return the row count."""
+    import psycopg
+
     folder = Path(tempfile.mkdtemp(prefix=f"smartcity-{table}-", dir=scratch))
     try:
-        writer = df.write.mode("overwrite")
-        for key, value in _CSV_OPTIONS.items():
-            if value is not None:
-                writer = writer.option(key, value)
-        writer.csv(str(folder / "rows"))
-        parts = sorted((folder / "rows").glob("part-*"))
-        with ThreadPoolExecutor(COPY_CONNECTIONS) as pool:
-            return sum(pool.map(lambda p: _copy_file(dsn, sql, p), parts))
+        rendered = render_csv(df, folder / "rows")
+        with psycopg.connect(dsn, autocommit=False) as conn:
+            return copy_rendered(conn, table, rendered)  # leaving the ``with`` commits
     finally:
         shutil.rmtree(folder, ignore_errors=True)
