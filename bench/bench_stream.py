@@ -1,15 +1,19 @@
 """Streaming job benchmark: throughput with enrichment vs a copy-only baseline, and end-to-end latency.
 
 Same broker, same data, same Spark session (local[2]), same run:
-1. ``--events`` messages over the five topics (realistic sizes, simulator-like mix) are produced first;
-2. throughput: the full job (validation, raw, quarantine, enrichment, exactly-once publish) drains them
-   with ``availableNow``; then a baseline job that only copies Kafka to Parquet drains the same topics;
-3. latency: the full job runs with ``--trigger`` while a producer sends ``--rate`` events/s with event
-   time = now; a poller records when each Parquet file appears; p50/p95 of (file visible − message
-   acknowledged) for raw/vehicle and for vehicle_enriched rows.
+1. throughput: the simulator (backfill, ``--vehicles`` for ``--span`` simulated seconds, every fault at
+   0.5 %: the city's real mix of the five streams and real event sizes) fills the topics first; the full
+   job (validation, raw, quarantine, enrichment, exactly-once publish, drain flush) drains them with
+   ``availableNow`` in batches of ``--max-offsets``; then a baseline job that only copies Kafka to Parquet
+   drains the same topics;
+2. latency: the full job runs with ``--trigger`` while a producer sends ``--rate`` events/s (the same mix
+   per second: a vehicle event every 2 s and a GPS fix every second per device, rare weather and
+   emergency reports) with event time = now; a poller records when each Parquet file appears; p50/p95
+   of (file visible - message acknowledged) for raw/vehicle and for vehicle_enriched rows.
 
-Prints both rates, their ratio and the latencies. Targets (issue 4): >= 25,000 events/s with enrichment,
->= half the baseline's rate, raw p95 <= trigger + 10 s.
+Prints both rates, their ratio, the job's own per-phase seconds for the first batch, and the latencies.
+Targets (issue 4): >= 25,000 events/s with enrichment, >= half the baseline's rate, raw p95 <= trigger +
+10 s.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -33,6 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from smartcity.config import Settings, Stream
 from smartcity.local.process import free_port
 from smartcity.local.stack import LocalStack
+from smartcity.simulate.encode import epoch_ms
+from smartcity.simulate.faults import FaultConfig
+from smartcity.simulate.runner import RunConfig, Simulation
+from smartcity.simulate.sinks import KafkaSink, kafka_config
+from smartcity.simulate.world import WorldParams
+from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.metrics import read_metrics
 
 DIRS = ("North", "East", "South", "West")
 
@@ -100,13 +111,14 @@ def _event(stream: Stream, n: int, t: datetime) -> tuple[str, str, str]:
     return dev, json.dumps(body), eid
 
 
-# Mix per 10 events: 4 vehicle, 4 gps, 1 traffic, 0.7 weather, 0.3 emergency.
+# Mix per 1,000 events, as the simulator's city has it: per device a GPS fix every second and a vehicle
+# event every 2 s; camera passes, weather and emergency reports are rare.
 MIX = (
-    [Stream.VEHICLE] * 40
-    + [Stream.GPS] * 40
-    + [Stream.TRAFFIC] * 10
-    + [Stream.WEATHER] * 7
-    + [Stream.EMERGENCY] * 3
+    [Stream.VEHICLE] * 330
+    + [Stream.GPS] * 660
+    + [Stream.TRAFFIC] * 8
+    + [Stream.WEATHER] * 1
+    + [Stream.EMERGENCY] * 1
 )
 
 
@@ -187,6 +199,25 @@ def copy_baseline(spark, settings: Settings, out: str, max_offsets: int) -> floa
     return time.monotonic() - started
 
 
+def simulate(settings: Settings, vehicles: int, span_s: float) -> int:
+    """Fill the five topics with the simulator's city (backfill); returns the messages acknowledged."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=span_s + 60)
+    sink = KafkaSink(kafka_config(settings), settings.topics.all())
+    manifest = Simulation(
+        RunConfig(
+            world=WorldParams(vehicles=vehicles, seed=7),
+            faults=FaultConfig.all_faults(0.005, seed=7),
+            mode="backfill",
+            start_ms=epoch_ms(start),
+            duration_s=span_s,
+        ),
+        sink,
+    ).run()
+    if not manifest["complete"]:
+        raise SystemExit(f"simulator run incomplete: {manifest['last_error']}")
+    return int(manifest["totals"]["acknowledged"])
+
+
 def _pctl(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -196,8 +227,9 @@ def _pctl(values: list[float], p: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--max-offsets", type=int, default=200_000)
+    ap.add_argument("--vehicles", type=int, default=2_000, help="simulated fleet for the throughput run")
+    ap.add_argument("--span", type=float, default=120.0, help="simulated seconds for the throughput run")
+    ap.add_argument("--max-offsets", type=int, default=2_000_000, help="messages per micro-batch")
     ap.add_argument("--rate", type=int, default=2_000, help="events/s during the latency run")
     ap.add_argument("--seconds", type=int, default=60, help="length of the latency run")
     ap.add_argument("--trigger", type=float, default=10.0)
@@ -221,22 +253,29 @@ def main() -> int:
         from smartcity.stream.job import StreamJob
         from smartcity.stream.settings import StreamSettings
 
-        sender = Sender(settings)
-        sender.send(a.events)
-        sender.flush()
+        events = simulate(settings, a.vehicles, a.span)
         spark = local_session("smartcity-bench-stream")
         cfg = StreamSettings(max_offsets_per_trigger=a.max_offsets, trigger_interval_s=a.trigger)
 
         started = time.monotonic()
-        StreamJob(spark, settings, cfg).run(available_now=True, install_signals=False)
+        full = StreamJob(spark, settings, cfg)
+        full.run(available_now=True, install_signals=False)
         full_s = time.monotonic() - started
         base_s = copy_baseline(spark, settings, (home / "baseline").as_uri(), a.max_offsets)
-        full_rate, base_rate = a.events / full_s, a.events / base_s
+        full_rate, base_rate = events / full_s, events / base_s
         print(
-            f"throughput with enrichment: {full_rate:,.0f} events/s ({a.events:,} events in {full_s:.1f} s)"
+            f"throughput with enrichment: {full_rate:,.0f} events/s ({events:,} events in {full_s:.1f} s, "
+            f"{full.batches} batch(es) + drain flush)"
         )
         print(f"throughput copy-only baseline: {base_rate:,.0f} events/s ({base_s:.1f} s)")
         print(f"ratio enrichment/baseline: {full_rate / base_rate:.2f}")
+        lake_fs = LakeFS(spark)
+        for m in read_metrics(lake_fs, settings.lake_uri):
+            print(
+                f"  step {m['batch_id']}{' flush' if m['flush'] else ''}: {m['duration_s']:.1f} s, "
+                f"{sum(m['rows_in'].values()):,} messages, {m['enriched']:,} enriched; phases "
+                + ", ".join(f"{k} {v:.1f}" for k, v in m.get("phases", {}).items())
+            )
 
         # Latency: continuous job + live producer + file poller.
         lake = Path(settings.lake_uri.removeprefix("file://"))
