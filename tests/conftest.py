@@ -68,3 +68,32 @@ def spark():
     session = local_session("smartcity-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def warehouse_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL alone (the local stack's component, no Kafka or moto); yields its DSN."""
+    from smartcity.local.postgres import PostgresServer
+
+    home = tmp_path_factory.mktemp("warehouse-pg")
+    settings = Settings(profile="local", local={"home": Path(home), "postgres_port": free_port()})  # type: ignore[arg-type]
+    server = PostgresServer(settings)
+    server.start()
+    try:
+        yield settings.warehouse_dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def warehouse_session(warehouse_pg: str) -> Iterator[object]:
+    """A ``PostgresSession`` on an empty ``public`` schema (each test migrates from nothing)."""
+    import psycopg
+
+    from smartcity.warehouse.postgres import PostgresSession
+
+    with psycopg.connect(warehouse_pg, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    with PostgresSession.open(warehouse_pg) as s:
+        yield s

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from smartcity.config import Settings
 from smartcity.errors import UsageError
-from smartcity.local.postgres import PostgresServer
-from smartcity.local.process import free_port
 from smartcity.warehouse import data_api
 from smartcity.warehouse.data_api import (
     DataApiError,
@@ -206,25 +203,9 @@ class PostgresBatchSession:
                 self.session.run(sql)
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("wh-data-api-pg")
-    settings = Settings(profile="local", local={"home": Path(home), "postgres_port": free_port()})  # type: ignore[arg-type]
-    server = PostgresServer(settings)
-    server.start()
-    try:
-        yield settings.warehouse_dsn
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def batch_session(pg: str) -> Iterator[PostgresBatchSession]:
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-    with PostgresSession.open(pg) as s:
-        yield PostgresBatchSession(s)
+def batch_session(warehouse_session: PostgresSession) -> PostgresBatchSession:
+    return PostgresBatchSession(warehouse_session)
 
 
 def test_batched_migrate_applies_each_version_once_in_one_batch(batch_session: PostgresBatchSession) -> None:

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 
-from smartcity.config import Settings
 from smartcity.contract import enriched_columns
 from smartcity.contract.exporters import sql_type
-from smartcity.local.postgres import PostgresServer
-from smartcity.local.process import free_port
 from smartcity.warehouse import merge
 from smartcity.warehouse.migrate import MigrationError, discover, migrate, split_statements, status
 from smartcity.warehouse.postgres import PostgresSession
@@ -24,26 +18,9 @@ pytestmark = pytest.mark.unit
 REDSHIFT_ONLY = re.compile(r"\b(DISTKEY|SORTKEY|DISTSTYLE|ENCODE|GETDATE|SUPER|LISTAGG|IAM_ROLE)\b", re.I)
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL 18 (the local stack's component alone: these tests need nothing else)."""
-    home = tmp_path_factory.mktemp("wh-pg")
-    settings = Settings(profile="local", local={"home": Path(home), "postgres_port": free_port()})  # type: ignore[arg-type]
-    server = PostgresServer(settings)
-    server.start()
-    try:
-        yield settings.warehouse_dsn
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def session(pg: str) -> Iterator[PostgresSession]:
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-    with PostgresSession.open(pg) as s:
-        yield s
+def session(warehouse_session: PostgresSession) -> PostgresSession:
+    return warehouse_session
 
 
 def test_split_statements_ignores_semicolons_in_quotes_and_comments() -> None:
