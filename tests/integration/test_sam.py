@@ -197,12 +197,14 @@ def test_glue_library_publishes_a_zip_of_wheels_that_installs_offline(
     import importlib.util
 
     import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
 
     from smartcity.orchestrate import custom_resource
 
-    bucket = "smartcity-dev-123456789012-us-east-1"
+    bucket = f"smartcity-dev-{DEFAULT_ACCOUNT_ID}-us-east-1"
     event = json.loads((ROOT / "events" / "glue-library-create.json").read_text())
-    event["ResourceProperties"]["WheelsLayerVersion"] = "arn:aws:lambda:us-east-1:123456789012:layer:W:1"
+    layer = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:layer:W:1"
+    event["ResourceProperties"]["WheelsLayerVersion"] = layer
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "t")
     monkeypatch.setenv("SMARTCITY_PACKAGE_DIR", str(built / "SmartcityLayer" / "python" / "smartcity"))

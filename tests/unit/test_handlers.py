@@ -33,7 +33,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
-BUCKET = "smartcity-dev-123456789012-us-east-1"
+BUCKET = f"smartcity-dev-{DEFAULT_ACCOUNT_ID}-us-east-1"  # moto's account, as the stack names it
 PREFIX = "smartcity-"
 LOAD_JOB = "smartcity-redshift-load"
 STREAMING_JOB = "smartcity-streaming"
@@ -44,7 +44,7 @@ TABLE = "smartcity-orchestration-test"
 class Context:
     function_name: str = "test-function"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{DEFAULT_ACCOUNT_ID}:function:test-function"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
 
     def get_remaining_time_in_millis(self) -> int:
