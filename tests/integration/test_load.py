@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 H1 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 H2 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+H3 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
 
 def fresh_warehouse(stack_settings: Settings, tmp: Path, name: str) -> Settings:
@@ -129,6 +130,39 @@ def test_first_load_rerun_second_hour_and_late_rows(wh: Settings, spark) -> None
         wh, f"SELECT speed FROM fact_vehicle_telemetry WHERE event_id = '{changed_id}'"
     ) == pytest.approx(changed["speed"][0].as_py())
     assert scalar(wh, "SELECT count(*) FROM etl_load_ledger WHERE source_table = 'vehicle_enriched'") == 3
+
+    # A new hour whose 100 events arrive twice in the same load (a rewritten file beside the original,
+    # the copy newer and with another speed): the fact's primary key refuses the direct COPY, the load
+    # deduplicates (the newer file wins) and merges; the vehicle dimension comes from the same rows.
+    table_dir = lake_dir(wh) / "enriched/vehicle_enriched"
+    fresh = syn.enriched_rows(100, H3, seed=4)
+    syn.write_hour(fresh, table_dir, H3)
+    time.sleep(0.05)  # distinct file modification times: the newer file is the one that wins
+    rewritten = fresh.set_column(
+        fresh.schema.get_field_index("speed"), "speed", pc.add(fresh["speed"], 2.0)
+    ).cast(fresh.schema)
+    syn.write_hour(rewritten, table_dir, H3)
+    crawl(wh)
+    fourth = run_load(wh, spark=spark)
+    assert (fourth.rows_read, fourth.rows_inserted, fourth.rows_updated, fourth.rows_skipped) == (
+        200,
+        100,
+        0,
+        100,
+    )
+    assert scalar(wh, "SELECT count(*) FROM fact_vehicle_telemetry") == len(lake_event_ids(wh)) == 8300
+    fresh_id = fresh["event_id"][0].as_py()
+    assert scalar(
+        wh, f"SELECT speed FROM fact_vehicle_telemetry WHERE event_id = '{fresh_id}'"
+    ) == pytest.approx(rewritten["speed"][0].as_py())
+    assert (
+        scalar(
+            wh,
+            "SELECT count(*) FROM dim_vehicle d JOIN (SELECT device_id, max(event_time) AS t "
+            "FROM fact_vehicle_telemetry GROUP BY device_id) f USING (device_id) WHERE d.last_seen <> f.t",
+        )
+        == 0
+    )
 
 
 def _loader_env(settings: Settings) -> dict[str, str]:
