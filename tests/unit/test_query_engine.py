@@ -63,7 +63,7 @@ def test_missing_table_is_a_clear_error(env) -> None:
 def test_cli_formats_and_explain(env, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["query", "vehicles_per_hour", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data and set(data[0]) == {"dt", "hour", "events", "distinct_events", "vehicles"}
+    assert data and set(data[0]) == {"dt", "hour", "events", "vehicles"}
     assert main(["query", "--sql", "SELECT count(*) FROM raw_gps", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "_col0"
     sql = "SELECT date_diff('second', min(event_time), max(event_time)) FROM raw_gps"

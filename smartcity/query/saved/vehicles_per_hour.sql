@@ -1,9 +1,8 @@
--- Question: How many vehicle events, distinct events and distinct vehicles arrived in each hour (UTC)?
+-- Question: How many vehicle events arrived in each hour (UTC), and from how many distinct vehicles?
 SELECT
   dt,
   hour,
   count(*) AS events,
-  count(DISTINCT id) AS distinct_events,
   count(DISTINCT device_id) AS vehicles
 FROM raw_vehicle
 GROUP BY dt, hour
