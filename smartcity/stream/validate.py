@@ -128,16 +128,14 @@ def _is_string_token(raw: Column, text: Column, name: str) -> Column:
     return ~text.rlike(_MAYBE_NOT_STRING) | compact | spaced | (_quoted_text(raw, name) == text)
 
 
-def _location_columns(df: DataFrame, raw: Column, text: Column) -> DataFrame:
-    """Add ``latitude``/``longitude`` and ``_loc_ok`` for the canonical location shapes (else not ok).
+def _location_stages(raw: Column, text: Column) -> list[list[Column]]:
+    """``latitude``/``longitude`` and ``_loc_ok`` for the canonical location shapes (else not ok).
 
-    Built in stages of plain columns so each regex runs at most once per row (a single nested
-    expression made Spark re-evaluate the shared parts per branch: 10x slower).
+    Four stages of plain columns, so each regex runs at most once per row (a single nested expression
+    made Spark re-evaluate the shared parts per branch: 10x slower).
     """
-    df = df.withColumn("_lt", text)
     lt = F.col("_lt")
     # Bracketed text is an array/object token unless the raw message has it as a quoted string.
-    df = df.withColumn("_ls", ~lt.rlike(r"^[\[{]") | (_quoted_text(raw, "location") == lt))
     ls = F.col("_ls")
     shapes = [
         (ls & lt.rlike(_LOC_TEXT), _LOC_TEXT, 1, 2),
@@ -149,34 +147,40 @@ def _location_columns(df: DataFrame, raw: Column, text: Column) -> DataFrame:
     shape = F.lit(None).cast("int")
     for i, (cond, *_rest) in reversed(list(enumerate(shapes))):
         shape = F.when(cond, F.lit(i)).otherwise(shape)
-    df = df.withColumn("_lshape", shape)
     lat_text = F.lit(None).cast("string")
     lon_text = F.lit(None).cast("string")
     for i, (_c, pattern, g_lat, g_lon) in enumerate(shapes):
         lat_text = F.when(F.col("_lshape") == i, F.regexp_extract(lt, pattern, g_lat)).otherwise(lat_text)
         lon_text = F.when(F.col("_lshape") == i, F.regexp_extract(lt, pattern, g_lon)).otherwise(lon_text)
-    df = df.withColumn("latitude", lat_text.cast("double")).withColumn("longitude", lon_text.cast("double"))
     lat, lon = F.col("latitude"), F.col("longitude")
     ok = lat.between(-90.0, 90.0) & lon.between(-180.0, 180.0) & ~F.isnan(lat) & ~F.isnan(lon)
-    return df.withColumn("_loc_ok", F.coalesce(ok, F.lit(False)))
+    return [
+        [text.alias("_lt")],
+        [(~lt.rlike(r"^[\[{]") | (_quoted_text(raw, "location") == lt)).alias("_ls")],
+        [shape.alias("_lshape")],
+        [lat_text.cast("double").alias("latitude"), lon_text.cast("double").alias("longitude")],
+        [F.coalesce(ok, F.lit(False)).alias("_loc_ok")],
+    ]
 
 
-def _fast_path(
-    df: DataFrame, stream: Stream, now: datetime, max_future_s: float
-) -> tuple[DataFrame, list[str]]:
-    """Add ``_ok`` (the native verdict) and the value columns; return the frame and the value names."""
+def _fast_path_stages(stream: Stream) -> tuple[list[list[Column]], list[str]]:
+    """The native verdict as stages of columns: each stage is added with one ``select("*", ...)``.
+
+    The last stage adds ``_ok``; the others add the parsed JSON (``_m``, ``_t``) and the value columns
+    (returned as the second item). The future-timestamp limit is the column ``_limit``, so the stages do
+    not depend on the batch and are built once per stream (see ``_recipe``).
+    """
     raw = F.col("raw_value")
     fields = message_fields(stream)
     constraints = field_constraints(stream)
     typed_schema = T.StructType([T.StructField(n, _SPARK_TYPES[t]) for n, t, _ in fields])
     # Parse once per row into columns; every check below reads these columns.
-    df = df.withColumn("_m", F.from_json(raw, "map<string,string>")).withColumn(
-        "_t", F.from_json(raw, typed_schema)
-    )
+    parse = [F.from_json(raw, "map<string,string>").alias("_m"), F.from_json(raw, typed_schema).alias("_t")]
     m, typed = F.col("_m"), F.col("_t")
     checks: list[Column] = [m.isNotNull(), F.instr(raw, "\ufffd") == 0, raw.rlike(r"\}\s*$")]
     values: list[str] = []
-    limit = F.lit(now + timedelta(seconds=max_future_s)).cast("timestamp")
+    plain: list[Column] = []  # value columns that depend on the parse alone
+    location: list[list[Column]] = []
     for name, ftype, required in fields:
         text = m.getItem(name)
         present = text.isNotNull()
@@ -184,13 +188,15 @@ def _fast_path(
             checks.append(present)
         limits = constraints.get(name, {})
         if ftype == "location":
-            df = _location_columns(df, raw, text)
+            location = _location_stages(raw, text)
             ok = F.col("_loc_ok")
             values += ["latitude", "longitude"]
         elif ftype == "timestamp":
-            df = df.withColumn("event_time", text.cast("timestamp"))
+            plain.append(text.cast("timestamp").alias("event_time"))
             ts = F.col("event_time")
-            ok = _is_string_token(raw, text, name) & text.rlike(_TS) & ts.isNotNull() & (ts <= limit)
+            ok = (
+                _is_string_token(raw, text, name) & text.rlike(_TS) & ts.isNotNull() & (ts <= F.col("_limit"))
+            )
             values.append("event_time")
         else:
             column = snake_case(name)
@@ -213,14 +219,17 @@ def _fast_path(
                     ok &= value <= F.lit(limits["maximum"])
                 if ftype == "int":
                     value = value.cast("int")
-            df = df.withColumn(column, value)
+            plain.append(value.alias(column))
             values.append(column)
         ok = F.coalesce(ok, F.lit(False))
         checks.append(ok if required else (~present | ok))
     accepted = checks[0]
     for check in checks[1:]:
         accepted = accepted & check
-    return df.withColumn("_ok", F.coalesce(accepted, F.lit(False))), values
+    # The location's first stage (its text) rides with the plain values; the rest follow in order.
+    first = plain + (location[0] if location else [])
+    stages = [parse, first, *location[1:], [F.coalesce(accepted, F.lit(False)).alias("_ok")]]
+    return stages, values
 
 
 def _message_struct(stream: Stream) -> T.StructType:
@@ -258,6 +267,95 @@ def arbiter_row(stream: Stream, raw: bytes | None, now: datetime, max_future_s: 
     return row
 
 
+@dataclass(frozen=True)
+class _Recipe:
+    """One stream's validation as ready-made columns, applied to every batch with a few ``select``s.
+
+    Building the columns costs thousands of py4j calls for five streams (seconds of driver time per
+    micro-batch, more than validating a small batch takes); the columns are unresolved expressions that
+    do not depend on the batch (its instant arrives as the columns ``_now`` and ``_limit``), so they are
+    built once per stream and settings and reused.
+    """
+
+    base: list[Column]
+    stages: list[list[Column]]
+    flagged: list[str]
+    fast: list[Column]
+    slow_input: list[str]
+    arbiter: Column
+    slow: list[Column]
+    shape: list[Column]  # the frame's columns in order, with cell_id and ingest_time
+    partitions: list[Column]  # dt, hour
+
+
+_KEEP = [c for c in QUARANTINE_COLUMNS if c not in ("error", "ingest_time")] + ["_now"]
+_RECIPES: dict[tuple[Stream, float, float, int], _Recipe] = {}
+
+
+def _arbiter_udf(stream: Stream, max_future_s: float) -> Any:
+    """``arbiter_row`` as a UDF of (original bytes, batch instant in µs since the epoch)."""
+    stream_value = stream.value
+
+    def arbiter(raw_value: bytes | None, now_us: int) -> dict[str, Any]:
+        now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_us)
+        return arbiter_row(Stream(stream_value), raw_value, now, max_future_s)
+
+    return F.udf(arbiter, _message_struct(stream))
+
+
+def _build_recipe(stream: Stream, max_future_s: float, cell_size_deg: float) -> _Recipe:
+    base = [
+        F.col("topic"),
+        F.col("partition").cast("int").alias("kafka_partition"),
+        F.col("offset").cast("bigint").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.col("value").cast("string").alias("raw_value"),
+        F.col("value").alias("_bytes"),
+    ]
+    stages, values = _fast_path_stages(stream)
+    message_names = [f.name for f in _message_struct(stream).fields if f.name != "error"]
+    arbiter = _arbiter_udf(stream, max_future_s)(F.col("_bytes"), F.unix_micros(F.col("_now"))).alias("_r")
+    keep = [c for c in _KEEP if c != "_now"]
+    shape = [*map(F.col, keep), F.col("error"), *map(F.col, values)]
+    if "latitude" in values:
+        shape.append(cell_id(F.col("latitude"), F.col("longitude"), cell_size_deg).alias("cell_id"))
+    shape.append(F.col("_now").alias("ingest_time"))
+    # Raw tables partition by event time, quarantine by ingest time (issue 4).
+    part_ts = F.coalesce(F.col("event_time"), F.col("ingest_time"))
+    partitions = [
+        F.when(F.col("error").isNull(), F.date_format(part_ts, "yyyy-MM-dd"))
+        .otherwise(F.date_format(F.col("ingest_time"), "yyyy-MM-dd"))
+        .alias("dt"),
+        F.date_format(part_ts, "HH").alias("hour"),
+    ]
+    return _Recipe(
+        base=base,
+        stages=stages,
+        flagged=[*_KEEP, "_bytes", "_ok", *values],
+        fast=[*map(F.col, _KEEP), F.lit(None).cast("string").alias("error"), *map(F.col, values)],
+        slow_input=[*_KEEP, "_bytes"],
+        arbiter=arbiter,
+        slow=[
+            *map(F.col, _KEEP),
+            F.col("_r.error").alias("error"),
+            *[F.col(f"_r.{n}").alias(n) for n in message_names],
+        ],
+        shape=shape,
+        partitions=partitions,
+    )
+
+
+def _recipe(stream: Stream, max_future_s: float, cell_size_deg: float) -> _Recipe:
+    from pyspark import SparkContext
+
+    # Columns live in the JVM behind the py4j gateway: a new gateway (rare: a new JVM) needs new ones.
+    key = (stream, max_future_s, cell_size_deg, id(SparkContext._gateway))
+    recipe = _RECIPES.get(key)
+    if recipe is None:
+        recipe = _RECIPES[key] = _build_recipe(stream, max_future_s, cell_size_deg)
+    return recipe
+
+
 def validate(
     kafka_rows: DataFrame,
     stream: Stream,
@@ -274,58 +372,24 @@ def validate(
     replay produces the same verdicts, the same future-timestamp cut and the same partitions.
     """
     now = ingest_time if ingest_time.tzinfo else ingest_time.replace(tzinfo=UTC)
-    base = kafka_rows.select(
-        F.col("topic"),
-        F.col("partition").cast("int").alias("kafka_partition"),
-        F.col("offset").cast("bigint").alias("kafka_offset"),
-        F.col("timestamp").alias("kafka_timestamp"),
-        F.col("value").cast("string").alias("raw_value"),
-        F.col("value").alias("_bytes"),
+    recipe = _recipe(stream, max_future_s, cell_size_deg)
+    # Aware datetimes become the same instant whatever the JVM/session zone (Glue's is not forced to UTC).
+    df = kafka_rows.select(
+        *recipe.base,
+        F.lit(now).cast("timestamp").alias("_now"),
+        F.lit(now + timedelta(seconds=max_future_s)).cast("timestamp").alias("_limit"),
     )
-    message_names = [f.name for f in _message_struct(stream).fields if f.name != "error"]
-    flagged, values = _fast_path(base, stream, now, max_future_s)
+    for stage in recipe.stages:
+        df = df.select("*", *stage)
     # Checkpoint the verdict as one column set so the fast and slow branches share the parsed columns.
-    keep = [c for c in QUARANTINE_COLUMNS if c not in ("error", "ingest_time")]
     # Persisted: otherwise Spark pushes the `_ok` filters below the projections and inlines the whole
     # verdict expression, parsing the JSON once per field reference (measured 10x slower).
     # ``cache=False`` for input known to be empty: an uncached plan over an empty relation is pruned to
     # nothing by the optimizer, where a cached one still runs every job.
-    flagged = flagged.select(*keep, "_bytes", "_ok", *values)
+    flagged = df.select(*recipe.flagged)
     if cache:
         flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    fast = flagged.where("_ok").select(*keep, F.lit(None).cast("string").alias("error"), *values)
-
-    struct_type = _message_struct(stream)
-    stream_value = stream.value
-
-    def arbiter(raw_value: bytes | None) -> dict[str, Any]:
-        return arbiter_row(Stream(stream_value), raw_value, now, max_future_s)
-
-    arbiter_udf = F.udf(arbiter, struct_type)
-    slow = (
-        flagged.where(~F.col("_ok"))
-        .select(*keep, "_bytes")
-        .withColumn("_r", arbiter_udf(F.col("_bytes")))
-        .select(
-            *keep,
-            F.col("_r.error").alias("error"),
-            *[F.col(f"_r.{n}").alias(n) for n in message_names],
-        )
-    )
-    both = fast.unionByName(slow)
-    lat = F.col("latitude") if "latitude" in message_names else None
-    # Aware datetimes become the same instant whatever the JVM/session zone (Glue's is not forced to UTC).
-    ingest = F.lit(now).cast("timestamp")
-    if lat is not None:
-        both = both.withColumn("cell_id", cell_id(F.col("latitude"), F.col("longitude"), cell_size_deg))
-    both = both.withColumn("ingest_time", ingest)
-    # Raw tables partition by event time, quarantine by ingest time (issue 4).
-    part_ts = F.coalesce(F.col("event_time"), F.col("ingest_time"))
-    both = both.withColumn(
-        "dt",
-        F.when(F.col("error").isNull(), F.date_format(part_ts, "yyyy-MM-dd")).otherwise(
-            F.date_format(F.col("ingest_time"), "yyyy-MM-dd")
-        ),
-    )
-    both = both.withColumn("hour", F.date_format(part_ts, "HH"))
+    fast = flagged.where("_ok").select(*recipe.fast)
+    slow = flagged.where("NOT _ok").select(*recipe.slow_input, recipe.arbiter).select(*recipe.slow)
+    both = fast.unionByName(slow).select(*recipe.shape).select("*", *recipe.partitions)
     return Validated(stream, both, (flagged,) if cache else ())
