@@ -82,6 +82,7 @@ class StreamJob:
         self._stop = threading.Event()
         self.batches = 0
         self._frame_schemas: dict[Stream, T.StructType] = {}
+        self._query: Any | None = None  # the running StreamingQuery (for the Kafka source's lag metric)
 
     # ----------------------------------------------------------------- one step
     def process_batch(self, kafka_df: DataFrame, batch_id: int) -> None:
@@ -177,6 +178,7 @@ class StreamJob:
         validated: dict[Stream, Validated],
     ) -> BatchMetrics:
         m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
+        m.kafka_offsets_behind = _offsets_behind(self._query)
         lap = _Laps(m.phases)
         summary = None
         for stream, v in validated.items():
@@ -320,7 +322,7 @@ class StreamJob:
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        query = writer.start()
+        query = self._query = writer.start()
         by_signal = False
         try:
             while query.isActive:
@@ -352,6 +354,20 @@ class _Laps:
         now = time.monotonic()
         self.into[phase] = round(now - self.last, 3)
         self.last = now
+
+
+def _offsets_behind(query: Any | None) -> float | None:
+    """Consumer lag: the Kafka source's ``maxOffsetsBehindLatest`` (the partition furthest behind).
+
+    From the query's last finished progress, i.e. as of the previous trigger's planning (the current
+    batch's progress is reported only after ``foreachBatch`` returns); None before the first one.
+    """
+    progress = getattr(query, "lastProgress", None) if query is not None else None
+    for source in (progress or {}).get("sources", []):
+        value = (source.get("metrics") or {}).get("maxOffsetsBehindLatest")
+        if value is not None:
+            return float(value)
+    return None
 
 
 def _stop_between_batches(query: Any, timeout_s: float = 120.0) -> None:
