@@ -18,12 +18,15 @@ will not replay) removes, and a file is visible only whole (single-object moves)
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from pyspark.sql import DataFrame
 
 from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.overlap import run_all
 
 
 def version_of(batch_id: int, flush: bool = False) -> int:
@@ -61,11 +64,19 @@ class StepCommit:
 
     def stage(self, table: str, df: DataFrame, partition_by: tuple[str, ...]) -> None:
         """Write ``df`` for ``table`` (e.g. ``raw/vehicle``): one file per partition value per step."""
-        target = join_uri(self.staging_uri, table)
-        df.repartition(*partition_by).write.mode("overwrite").option("compression", "snappy").partitionBy(
-            *partition_by
-        ).parquet(target)
-        self._staged.append((table, target))
+        self.stage_all([(table, df, partition_by)])
+
+    def stage_all(self, outputs: Sequence[tuple[str, DataFrame, tuple[str, ...]]]) -> None:
+        """Stage several tables' outputs, their writes overlapping (``smartcity.stream.overlap``)."""
+
+        def write(table: str, df: DataFrame, partition_by: tuple[str, ...]) -> tuple[str, str]:
+            target = join_uri(self.staging_uri, table)
+            df.repartition(*partition_by).write.mode("overwrite").option("compression", "snappy").partitionBy(
+                *partition_by
+            ).parquet(target)
+            return table, target
+
+        self._staged += run_all([partial(write, *output) for output in outputs])
 
     def planned_files(self) -> list[tuple[str, str]]:
         batch, sub = divmod(self.version, 2)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.overlap import run_all
 from smartcity.stream.step import STATE_COLUMNS, STATE_KINDS, Clock
 
 KEEP_VERSIONS = 3
@@ -123,12 +125,17 @@ class StateStore:
 
     def write_segments(self, version: int, segments: dict[str, DataFrame]) -> dict[str, DataFrame]:
         """Write the step's new rows; return them read back (so later work reuses the written files)."""
-        out: dict[str, DataFrame] = {}
-        for kind, df in segments.items():
+
+        def write(kind: str, df: DataFrame) -> str:
             uri = self.segment_uri(kind, version)
             df.select(*STATE_COLUMNS[kind]).coalesce(1).write.mode("overwrite").parquet(uri)
-            out[kind] = self.spark.read.schema(self.schemas[kind]).parquet(uri)
-        return out
+            return uri
+
+        uris = run_all([partial(write, kind, df) for kind, df in segments.items()])
+        return {
+            kind: self.spark.read.schema(self.schemas[kind]).parquet(uri)
+            for kind, uri in zip(segments, uris, strict=True)
+        }
 
     def commit(self, state: StateVersion) -> None:
         self.fs.write_text(self._version_uri(state.version), state.to_json())

@@ -25,7 +25,7 @@ import pytest
 from smartcity.catalog.crawler import crawl
 from smartcity.config import Settings
 from smartcity.warehouse import synthetic as syn
-from smartcity.warehouse.loader import run_load
+from smartcity.warehouse.loader import LoadReport, run_load
 from smartcity.warehouse.migrate import migrate
 from smartcity.warehouse.postgres import PostgresSession
 
@@ -76,6 +76,21 @@ def scalar(settings: Settings, sql: str) -> object:
         return conn.execute(sql).fetchone()[0]  # type: ignore[index]
 
 
+def plus_speed(table: pa.Table, delta: float) -> pa.Table:
+    """The same events with another ``speed``: a rewritten file whose enrichment changed."""
+    index = table.schema.get_field_index("speed")
+    return table.set_column(index, "speed", pc.add(table["speed"], delta)).cast(table.schema)
+
+
+def stored_speed(settings: Settings, event_id: str) -> object:
+    return scalar(settings, f"SELECT speed FROM fact_vehicle_telemetry WHERE event_id = '{event_id}'")
+
+
+def counts(report: LoadReport) -> tuple[int, int, int, int]:
+    """(read, inserted, updated, skipped) of the fact table."""
+    return report.rows_read, report.rows_inserted, report.rows_updated, report.rows_skipped
+
+
 @pytest.fixture(scope="module")
 def wh(stack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return fresh_warehouse(stack.settings, tmp_path_factory.mktemp("load"), "wh_load_test")
@@ -107,28 +122,15 @@ def test_first_load_rerun_second_hour_and_late_rows(wh: Settings, spark) -> None
     # Late rows for the loaded hour H1: 200 new events, plus 50 already-loaded events whose enrichment
     # changed (a later file wins) and 50 exact duplicates of loaded events (skipped).
     old = syn.enriched_rows(5000, H1, seed=1)
-    changed = (
-        old.slice(0, 50)
-        .set_column(old.schema.get_field_index("speed"), "speed", pc.add(old.slice(0, 50)["speed"], 1.0))
-        .cast(old.schema)
-    )
+    changed = plus_speed(old.slice(0, 50), 1.0)
     late = syn.enriched_rows(200, H1, seed=3)
     syn.write_hour(
         pa.concat_tables([late, changed, old.slice(100, 50)]), lake_dir(wh) / "enriched/vehicle_enriched", H1
     )
     crawl(wh)
-    third = run_load(wh, spark=spark)
-    assert (third.rows_read, third.rows_inserted, third.rows_updated, third.rows_skipped) == (
-        300,
-        200,
-        50,
-        50,
-    )
+    assert counts(run_load(wh, spark=spark)) == (300, 200, 50, 50)
     assert scalar(wh, "SELECT count(*) FROM fact_vehicle_telemetry") == len(lake_event_ids(wh)) == 8200
-    changed_id = changed["event_id"][0].as_py()
-    assert scalar(
-        wh, f"SELECT speed FROM fact_vehicle_telemetry WHERE event_id = '{changed_id}'"
-    ) == pytest.approx(changed["speed"][0].as_py())
+    assert stored_speed(wh, changed["event_id"][0].as_py()) == pytest.approx(changed["speed"][0].as_py())
     assert scalar(wh, "SELECT count(*) FROM etl_load_ledger WHERE source_table = 'vehicle_enriched'") == 3
 
     # A new hour whose 100 events arrive twice in the same load (a rewritten file beside the original,
@@ -138,23 +140,12 @@ def test_first_load_rerun_second_hour_and_late_rows(wh: Settings, spark) -> None
     fresh = syn.enriched_rows(100, H3, seed=4)
     syn.write_hour(fresh, table_dir, H3)
     time.sleep(0.05)  # distinct file modification times: the newer file is the one that wins
-    rewritten = fresh.set_column(
-        fresh.schema.get_field_index("speed"), "speed", pc.add(fresh["speed"], 2.0)
-    ).cast(fresh.schema)
+    rewritten = plus_speed(fresh, 2.0)
     syn.write_hour(rewritten, table_dir, H3)
     crawl(wh)
-    fourth = run_load(wh, spark=spark)
-    assert (fourth.rows_read, fourth.rows_inserted, fourth.rows_updated, fourth.rows_skipped) == (
-        200,
-        100,
-        0,
-        100,
-    )
+    assert counts(run_load(wh, spark=spark)) == (200, 100, 0, 100)
     assert scalar(wh, "SELECT count(*) FROM fact_vehicle_telemetry") == len(lake_event_ids(wh)) == 8300
-    fresh_id = fresh["event_id"][0].as_py()
-    assert scalar(
-        wh, f"SELECT speed FROM fact_vehicle_telemetry WHERE event_id = '{fresh_id}'"
-    ) == pytest.approx(rewritten["speed"][0].as_py())
+    assert stored_speed(wh, fresh["event_id"][0].as_py()) == pytest.approx(rewritten["speed"][0].as_py())
     assert (
         scalar(
             wh,

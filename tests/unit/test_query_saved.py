@@ -72,9 +72,7 @@ def test_vehicles_per_hour(lake_env) -> None:
     settings, root = lake_env
     v = frame(root, "raw/vehicle")
     exp = (
-        v.groupby(["dt", "hour"])
-        .agg(events=("id", "size"), vehicles=("device_id", "nunique"))
-        .reset_index()
+        v.groupby(["dt", "hour"]).agg(events=("id", "size"), vehicles=("device_id", "nunique")).reset_index()
     )
     same(run(settings, "vehicles_per_hour"), exp)
 
