@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -199,28 +200,41 @@ class StreamJob:
             m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
         lap("watermark")
 
-        if not flush:  # a flush reads no messages: no raw or quarantine rows
-            quarantine = None
-            for v in validated.values():
-                quarantine = v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
-            assert quarantine is not None
-            # One phase: the six writes overlap (smartcity.stream.overlap).
-            commit.stage_all(
-                [
-                    *[
-                        (RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
-                        for stream, v in validated.items()
+        # The raw and quarantine writes do not feed the enrichment: they run on a background thread while
+        # the state segments and the enriched rows are written (smartcity.stream.overlap says why).
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartcity-raw")
+        raw_writes = None
+        try:
+            if not flush:  # a flush reads no messages: no raw or quarantine rows
+                quarantine = None
+                for v in validated.values():
+                    quarantine = (
+                        v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
+                    )
+                assert quarantine is not None
+                raw_writes = background.submit(
+                    commit.stage_all,
+                    [
+                        *[
+                            (RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
+                            for stream, v in validated.items()
+                        ],
+                        (QUARANTINE_TABLE, quarantine, ("dt",)),
                     ],
-                    (QUARANTINE_TABLE, quarantine, ("dt",)),
-                ]
+                )
+            written = self.store.write_segments(version, result.segments)
+            lap("state")
+            enriched = final_enriched(
+                state, written, result.watermark_before, result.clock.watermark, self.cfg
             )
-            lap("raw+quarantine")
+            commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
+            lap("enrich")
+            if raw_writes is not None:
+                raw_writes.result()
+                lap("raw+quarantine")  # only the wait left after state and enrichment
+        finally:
+            background.shutdown(wait=True)  # never leave a write running behind a failed step
 
-        written = self.store.write_segments(version, result.segments)
-        lap("state")
-        enriched = final_enriched(state, written, result.watermark_before, result.clock.watermark, self.cfg)
-        commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
-        lap("enrich")
         m.vehicle_accepted = written["vehicle"].count()
         m.vehicle_late_distinct = written["late_ids"].count()
         enriched_schema = spark_schema(enriched_columns())
