@@ -138,8 +138,10 @@ def test_first_load_rerun_second_hour_and_late_rows(wh: Settings, spark) -> None
     # deduplicates (the newer file wins) and merges; the vehicle dimension comes from the same rows.
     table_dir = lake_dir(wh) / "enriched/vehicle_enriched"
     fresh = syn.enriched_rows(100, H3, seed=4)
-    syn.write_hour(fresh, table_dir, H3)
-    time.sleep(0.05)  # distinct file modification times: the newer file is the one that wins
+    original = syn.write_hour(fresh, table_dir, H3)
+    # The newer file wins by modification time: set it a minute back, whatever the filesystem's resolution.
+    older = original.stat().st_mtime - 60
+    os.utime(original, (older, older))
     rewritten = plus_speed(fresh, 2.0)
     syn.write_hour(rewritten, table_dir, H3)
     crawl(wh)
