@@ -131,8 +131,9 @@ def _is_string_token(raw: Column, text: Column, name: str) -> Column:
 def _location_stages(raw: Column, text: Column) -> list[list[Column]]:
     """``latitude``/``longitude`` and ``_loc_ok`` for the canonical location shapes (else not ok).
 
-    Four stages of plain columns, so each regex runs at most once per row (a single nested expression
-    made Spark re-evaluate the shared parts per branch: 10x slower).
+    Five stages of plain columns (the caller merges the first, the location's text, into its own first
+    stage), so each regex runs at most once per row (a single nested expression made Spark re-evaluate
+    the shared parts per branch: 10x slower).
     """
     lt = F.col("_lt")
     # Bracketed text is an array/object token unless the raw message has it as a quoted string.
