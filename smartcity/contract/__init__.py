@@ -7,6 +7,7 @@ Everything another part of the pipeline needs about an event's shape is imported
 from smartcity.config import Stream
 from smartcity.contract.columns import (
     ENRICHED_VEHICLE_FIELDS,
+    ENRICHED_WEATHER_FIELDS,
     PARTITION_KEYS,
     QUARANTINE_PARTITION_KEYS,
     ColumnSpec,
@@ -41,6 +42,7 @@ from smartcity.contract.validate import parse_event
 __all__ = [
     "CONTRACT_VERSION",
     "ENRICHED_VEHICLE_FIELDS",
+    "ENRICHED_WEATHER_FIELDS",
     "MODELS",
     "PARTITION_KEYS",
     "QUARANTINE_PARTITION_KEYS",

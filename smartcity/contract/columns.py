@@ -168,6 +168,15 @@ ENRICHED_VEHICLE_FIELDS: tuple[str, ...] = (
     "fuel_type",
     "cell_id",
 )
+# The weather measurements carried into vehicle_enriched (after the weather event's id, station, time).
+ENRICHED_WEATHER_FIELDS: tuple[str, ...] = (
+    "temperature",
+    "weather_condition",
+    "precipitation",
+    "wind_speed",
+    "humidity",
+    "air_quality_index",
+)
 
 
 def enriched_columns() -> list[ColumnSpec]:
@@ -185,17 +194,7 @@ def enriched_columns() -> list[ColumnSpec]:
         _col(w, "id", "weather_event_id", nullable=True),
         _col(w, "device_id", "weather_station_id", nullable=True),
         _col(w, "event_time", "weather_time", nullable=True),
-    ] + [
-        _col(w, n, nullable=True)
-        for n in (
-            "temperature",
-            "weather_condition",
-            "precipitation",
-            "wind_speed",
-            "humidity",
-            "air_quality_index",
-        )
-    ]
+    ] + [_col(w, n, nullable=True) for n in ENRICHED_WEATHER_FIELDS]
     emergency = [
         _col(e, "incident_id", "nearest_incident_id", nullable=True),
         _col(e, "type", "nearest_incident_type", nullable=True),

@@ -2,18 +2,20 @@
 
 ``enrich`` answers, for a set of *final* vehicle events, the three look-ups against candidate events
 (the caller decides which events are final and which candidates may still be considered: see
-``smartcity.stream.step``). Every tie rule is a total order expressed as a struct compared with
-``min``, so the choice is deterministic whatever the partitioning or the arrival order.
+``smartcity.stream.step``). GPS and weather are as-of look-ups (window functions over vehicles and
+candidates sorted together per device or cell); emergencies, which need a distance and a count of
+distinct incidents, are a banded range join. Every tie rule is a total order (a sort order or a struct
+compared with ``min``), so the choice is deterministic whatever the partitioning or the arrival order.
 """
 
 from __future__ import annotations
 
 import math
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from smartcity.contract import ENRICHED_VEHICLE_FIELDS, enriched_columns
+from smartcity.contract import ENRICHED_VEHICLE_FIELDS, ENRICHED_WEATHER_FIELDS, enriched_columns
 from smartcity.stream.geo import EARTH_RADIUS_KM, haversine_km, partition_columns
 from smartcity.stream.settings import StreamSettings
 
@@ -24,85 +26,104 @@ def _micros(ts: Column) -> Column:
     return F.unix_micros(ts)
 
 
-def nearest_gps(vehicles: DataFrame, gps: DataFrame, window_s: float) -> DataFrame:
-    """Per vehicle event: the same device's GPS event closest in time within +-window (inclusive).
+_CANDIDATE, _VEHICLE = 0, 1
 
-    Ties: the earlier GPS event, then the smaller id.
+
+def _with_candidates(
+    vehicles: DataFrame, key: str, candidates: DataFrame, cand_key: str, payload: list[Column]
+) -> DataFrame:
+    """Vehicle rows and candidate rows in one frame, for as-of look-ups with window functions.
+
+    Columns added: ``_k`` (the shared key), ``_t`` (event time), ``_kind`` (candidate 0, vehicle 1),
+    ``_cid`` (candidate id) and ``_c`` (the candidate's payload struct; null on vehicle rows). Candidates
+    without a key can match nothing and are left out.
     """
-    v = vehicles.select(F.col("event_id"), F.col("device_id").alias("_dev"), F.col("event_time").alias("_t"))
-    g = gps.select(
+    v = vehicles.select(
+        "*", F.col(key).alias("_k"), F.col("event_time").alias("_t"), F.lit(_VEHICLE).alias("_kind")
+    )
+    c = candidates.where(F.col(cand_key).isNotNull()).select(
+        F.col(cand_key).alias("_k"),
+        F.col("event_time").alias("_t"),
+        F.lit(_CANDIDATE).alias("_kind"),
+        F.col("id").alias("_cid"),
+        F.struct(*payload).alias("_c"),
+    )
+    return v.unionByName(c, allowMissingColumns=True)
+
+
+def _latest_at_or_before() -> Column:
+    """Per row, the newest candidate with time <= the row's; at equal times the smallest id.
+
+    Candidates sort before vehicles at the same instant (a candidate at exactly t counts) and, among
+    themselves, by id descending, so the last non-null payload is the smallest id of the newest time.
+    """
+    order = Window.partitionBy("_k").orderBy("_t", "_kind", F.col("_cid").desc())
+    return F.last("_c", ignorenulls=True).over(
+        order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+
+
+def _earliest_at_or_after() -> Column:
+    """Per row, the oldest candidate with time >= the row's; at equal times the smallest id."""
+    order = Window.partitionBy("_k").orderBy("_t", F.col("_kind").desc(), "_cid")
+    return F.first("_c", ignorenulls=True).over(
+        order.rowsBetween(Window.currentRow, Window.unboundedFollowing)
+    )
+
+
+def with_nearest_gps(vehicles: DataFrame, gps: DataFrame, window_s: float) -> DataFrame:
+    """Adds the same device's GPS event closest in time within +-window (inclusive) to each vehicle row.
+
+    Ties: the earlier GPS event, then the smaller id. An as-of look-up in both directions (the newest
+    GPS at or before t and the oldest at or after t are the only candidates for the closest) instead of
+    a range join: the join produced one row per GPS fix in the window (about 21 per vehicle event at
+    1 Hz) before choosing one.
+    """
+    payload = [
         F.col("id").alias("gps_event_id"),
-        F.col("device_id").alias("_gdev"),
         F.col("event_time").alias("_gt"),
         F.col("speed").alias("gps_speed"),
         F.col("direction").alias("gps_direction"),
-        "vehicle_type",
-    )
-    window = F.expr(f"INTERVAL {int(window_s * 1_000_000)} MICROSECONDS")
-    joined = v.join(
-        g,
-        (F.col("_dev") == F.col("_gdev")) & F.col("_gt").between(F.col("_t") - window, F.col("_t") + window),
-    )
-    delta_us = _micros(F.col("_gt")) - _micros(F.col("_t"))
-    best = F.min(
-        F.struct(
-            F.abs(delta_us).alias("k1"),
-            F.col("_gt").alias("k2"),
-            F.col("gps_event_id"),
-            F.col("gps_speed"),
-            F.col("gps_direction"),
-            F.col("vehicle_type"),
-            (delta_us / F.lit(1e6)).alias("gps_time_delta_s"),
-        )
-    )
-    return (
-        joined.groupBy("event_id")
-        .agg(best.alias("g"))
-        .select(
-            "event_id",
-            "g.gps_event_id",
-            "g.gps_speed",
-            "g.gps_direction",
-            "g.vehicle_type",
-            "g.gps_time_delta_s",
-        )
+        F.col("vehicle_type"),
+    ]
+    u = _with_candidates(vehicles, "device_id", gps, "device_id", payload)
+    u = u.select("*", _latest_at_or_before().alias("_p"), _earliest_at_or_after().alias("_n"))
+    t = _micros(F.col("_t"))
+    window_us = F.lit(int(window_s * 1_000_000))
+    before = t - _micros(F.col("_p._gt"))
+    after = _micros(F.col("_n._gt")) - t
+    before_ok = F.coalesce(before <= window_us, F.lit(False))
+    after_ok = F.coalesce(after <= window_us, F.lit(False))
+    best = F.when(before_ok & (~after_ok | (before <= after)), F.col("_p")).when(after_ok, F.col("_n"))
+    out = u.where(F.col("_kind") == _VEHICLE).withColumn("_g", best)
+    return out.select(
+        *vehicles.columns,
+        F.col("_g.gps_event_id").alias("gps_event_id"),
+        F.col("_g.gps_speed").alias("gps_speed"),
+        F.col("_g.gps_direction").alias("gps_direction"),
+        F.col("_g.vehicle_type").alias("vehicle_type"),
+        ((_micros(F.col("_g._gt")) - t) / F.lit(1e6)).alias("gps_time_delta_s"),
     )
 
 
-def latest_weather(vehicles: DataFrame, weather: DataFrame, window_s: float) -> DataFrame:
-    """Per vehicle event: the latest weather event of the same cell in [t - window, t]; ties smaller id."""
-    v = vehicles.select("event_id", F.col("cell_id").alias("_cell"), F.col("event_time").alias("_t"))
-    w = weather.select(
+def with_latest_weather(vehicles: DataFrame, weather: DataFrame, window_s: float) -> DataFrame:
+    """Adds the latest weather event of the same cell in [t - window, t] to each vehicle row; ties smaller id.
+
+    An as-of look-up: the newest weather at or before t is the answer when it is inside the window (a
+    range join paired every vehicle with every report of its cell in the last 15 minutes).
+    """
+    payload = [
         F.col("id").alias("weather_event_id"),
         F.col("device_id").alias("weather_station_id"),
         F.col("event_time").alias("weather_time"),
-        F.col("cell_id").alias("_wcell"),
-        "temperature",
-        "weather_condition",
-        "precipitation",
-        "wind_speed",
-        "humidity",
-        "air_quality_index",
-    )
-    window = F.expr(f"INTERVAL {int(window_s * 1_000_000)} MICROSECONDS")
-    joined = v.join(
-        w,
-        (F.col("_cell") == F.col("_wcell"))
-        & F.col("weather_time").between(F.col("_t") - window, F.col("_t")),
-    )
-    cols = (
-        "weather_event_id",
-        "weather_station_id",
-        "weather_time",
-        "temperature",
-        "weather_condition",
-        "precipitation",
-        "wind_speed",
-        "humidity",
-        "air_quality_index",
-    )
-    best = F.min(F.struct((-_micros(F.col("weather_time"))).alias("k1"), *[F.col(c) for c in cols]))
-    return joined.groupBy("event_id").agg(best.alias("w")).select("event_id", *[f"w.{c}" for c in cols])
+        *[F.col(c) for c in ENRICHED_WEATHER_FIELDS],
+    ]
+    u = _with_candidates(vehicles, "cell_id", weather, "cell_id", payload)
+    u = u.select("*", _latest_at_or_before().alias("_p"))
+    inside = _micros(F.col("_t")) - _micros(F.col("_p.weather_time")) <= F.lit(int(window_s * 1_000_000))
+    out = u.where(F.col("_kind") == _VEHICLE).withColumn("_w", F.when(inside, F.col("_p")))
+    names = ("weather_event_id", "weather_station_id", "weather_time", *ENRICHED_WEATHER_FIELDS)
+    return out.select(*vehicles.columns, *[F.col(f"_w.{c}").alias(c) for c in names])
 
 
 def nearby_incidents(
@@ -167,8 +188,7 @@ def enrich(
     """
     v = vehicles.select(F.col("id").alias("event_id"), *VEHICLE_OWN)
     out = (
-        v.join(nearest_gps(v, gps, cfg.gps_window_s), "event_id", "left")
-        .join(latest_weather(v, weather, cfg.weather_window_s), "event_id", "left")
+        with_latest_weather(with_nearest_gps(v, gps, cfg.gps_window_s), weather, cfg.weather_window_s)
         .join(
             nearby_incidents(v, emergency, cfg.emergency_window_s, cfg.emergency_radius_km),
             "event_id",

@@ -121,10 +121,8 @@ class StreamJob:
                 ingest_time=ingest_time,
                 max_future_s=self.cfg.max_future_s,
                 cell_size_deg=self.cfg.cell_size_deg,
-                cache=cache,
             )
-            frame = v.frame.persist(StorageLevel.MEMORY_AND_DISK) if cache else v.frame
-            validated[stream] = Validated(stream, frame, v.cached)
+            validated[stream] = Validated(stream, v.frame.persist(StorageLevel.MEMORY_AND_DISK))
         try:
             metrics = self._publish(
                 batch_id, version, flush, commit, ingest_time, previous, clock, state, validated
@@ -132,7 +130,6 @@ class StreamJob:
         finally:
             for v in validated.values():
                 v.frame.unpersist()
-                v.release()
             kafka_df.unpersist()
         metrics.duration_s = round(time.monotonic() - started, 3)
         emit(
@@ -148,10 +145,9 @@ class StreamJob:
         return metrics
 
     def _empty_frame(self, stream: Stream, ingest_time: datetime) -> DataFrame:
-        """A validated frame with no rows (the flush step's input), without building the validation plan.
+        """A validated frame with no rows (the flush step's input): only the schema of the validation.
 
-        Building the validation of five streams costs thousands of py4j calls and its planning; a flush
-        reads nothing, so only the schema is needed (taken from an unexecuted plan once per job).
+        The schema is taken from an unexecuted plan once per job; a flush reads nothing.
         """
         schema = self._frame_schemas.get(stream)
         if schema is None:
@@ -161,10 +157,10 @@ class StreamJob:
                 ingest_time=ingest_time,
                 max_future_s=self.cfg.max_future_s,
                 cell_size_deg=self.cfg.cell_size_deg,
-                cache=False,
             ).frame.schema
             self._frame_schemas[stream] = schema
-        return self.spark.createDataFrame([], schema)
+        # limit(0): see ``flush``; an opaque empty RDD would still run a job per plan built on it.
+        return self.spark.createDataFrame([], schema).limit(0)
 
     def _publish(
         self,

@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from smartcity.config import Stream
+from smartcity.contract import ENRICHED_WEATHER_FIELDS
 from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
 
@@ -54,12 +54,7 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
         "device_id",
         "event_time",
         "cell_id",
-        "temperature",
-        "weather_condition",
-        "precipitation",
-        "wind_speed",
-        "humidity",
-        "air_quality_index",
+        *ENRICHED_WEATHER_FIELDS,
     ),
     "emergency": ("id", "incident_id", "type", "event_time", "latitude", "longitude", "status"),
     "late_ids": ("id", "event_time", "keep_until"),
@@ -126,10 +121,6 @@ def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetim
         "emergency": watermark - a - _sec(cfg.emergency_window_s),
         "late_ids": watermark,
     }
-
-
-def empty_state(spark: SparkSession, kind: str, schemas: dict[str, T.StructType]) -> DataFrame:
-    return spark.createDataFrame([], schemas[kind])
 
 
 def step(

@@ -120,7 +120,9 @@ class StateStore:
             if paths:
                 out[kind] = self.spark.read.schema(schema).parquet(*paths)
             else:
-                out[kind] = self.spark.createDataFrame([], schema)
+                # limit(0): an empty relation the optimizer can see (a createDataFrame([]) is an opaque RDD
+                # whose jobs still run), so plans over it are pruned.
+                out[kind] = self.spark.createDataFrame([], schema).limit(0)
         return out
 
     def write_segments(self, version: int, segments: dict[str, DataFrame]) -> dict[str, DataFrame]:
