@@ -17,10 +17,10 @@ from smartcity.local import jvm
 # 200 shuffle partitions (Spark's default) made stream-stream joins ~7x slower on 2 cores
 # (PLATFORM-NOTES); the value is frozen into a streaming checkpoint at its first run, so set it here.
 DEFAULT_SHUFFLE_PARTITIONS = 4
-# -XX:-DontCompileHugeMethods: HotSpot never JIT-compiles a method over 8,000 bytes of bytecode, and the
-# code Spark generates for the stream job's validation (dozens of checks per message in one projection)
-# is larger than that, so it ran interpreted. Measured on 181k simulator messages: vehicle validation
-# 4.1-5.0 s -> 2.7 s warm, 16-20 s -> 10 s cold. (On AWS Glue the JVM's options are Glue's.)
+# -XX:-DontCompileHugeMethods: HotSpot never JIT-compiles a method over 8,000 bytes of bytecode, and code
+# Spark generates for wide projections can be larger than that and run interpreted. Measured with the
+# stream job's former native validation (dozens of checks per message in one projection) on 181k
+# simulator messages: 4.1-5.0 s -> 2.7 s warm. (On AWS Glue the JVM's options are Glue's.)
 JAVA_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods"
 
 

@@ -64,11 +64,15 @@ def _latest_at_or_before() -> Column:
 
 
 def _earliest_at_or_after() -> Column:
-    """Per row, the oldest candidate with time >= the row's; at equal times the smallest id."""
-    order = Window.partitionBy("_k").orderBy("_t", F.col("_kind").desc(), "_cid")
-    return F.first("_c", ignorenulls=True).over(
-        order.rowsBetween(Window.currentRow, Window.unboundedFollowing)
-    )
+    """Per row, the oldest candidate with time >= the row's; at equal times the smallest id.
+
+    The mirror image of ``_latest_at_or_before`` (time descending, candidates first, ids descending) so
+    that it too is a running frame: a frame from the current row to the partition's end is re-aggregated
+    for every row in Spark (quadratic per device), a frame from the start is updated incrementally.
+    """
+    order = Window.partitionBy("_k").orderBy(F.col("_t").desc(), "_kind", F.col("_cid").desc())
+    upto_here = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return F.last("_c", ignorenulls=True).over(upto_here)
 
 
 def with_nearest_gps(vehicles: DataFrame, gps: DataFrame, window_s: float) -> DataFrame:

@@ -31,7 +31,7 @@ from smartcity.stream.sink import StepCommit, version_of
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import Clock, final_enriched, live, state_cutoffs, step
 from smartcity.stream.store import Segment, StateStore, StateVersion, state_schemas
-from smartcity.stream.validate import Validated, validate
+from smartcity.stream.validate import Validated, judge, stream_frame, validate
 
 log = logging.getLogger("smartcity.stream")
 
@@ -105,32 +105,38 @@ class StreamJob:
         parallelism = self.spark.sparkContext.defaultParallelism
         if kafka_df.rdd.getNumPartitions() > parallelism:
             kafka_df = kafka_df.coalesce(parallelism)
-        # A flush step has no input: nothing is cached, so the optimizer prunes the validation, raw and
-        # quarantine plans over the empty relation instead of running their jobs (most of a flush's cost).
-        cache = not flush
-        if cache:
-            kafka_df = kafka_df.persist(StorageLevel.MEMORY_AND_DISK)
+        judged = None
         validated: dict[Stream, Validated] = {}
-        for stream, topic in self.topics.items():
-            if flush:
-                validated[stream] = Validated(stream, self._empty_frame(stream, ingest_time))
-                continue
-            v = validate(
-                kafka_df.where(F.col("topic") == topic),
-                stream,
+        if flush:
+            # A flush step has no input: frames the optimizer knows are empty, so the raw and quarantine
+            # plans over them are pruned instead of running their jobs (most of a flush's cost).
+            validated = {s: Validated(s, self._empty_frame(s, ingest_time)) for s in self.topics}
+        else:
+            # Every message judged in one pass and kept: each table, count and state segment reads it.
+            judged = judge(
+                kafka_df,
+                {topic: stream for stream, topic in self.topics.items()},
                 ingest_time=ingest_time,
                 max_future_s=self.cfg.max_future_s,
-                cell_size_deg=self.cfg.cell_size_deg,
-            )
-            validated[stream] = Validated(stream, v.frame.persist(StorageLevel.MEMORY_AND_DISK))
+            ).persist(StorageLevel.MEMORY_AND_DISK)
+            for stream, topic in self.topics.items():
+                validated[stream] = stream_frame(
+                    judged.where(F.col("topic") == topic),
+                    stream,
+                    ingest_time=ingest_time,
+                    cell_size_deg=self.cfg.cell_size_deg,
+                )
+        lap = _Laps({}, since=started)
+        lap("prepare")  # state version, state frames, the plans
         try:
             metrics = self._publish(
-                batch_id, version, flush, commit, ingest_time, previous, clock, state, validated
+                batch_id, version, flush, commit, ingest_time, previous, clock, state, validated, started, lap
             )
         finally:
-            for v in validated.values():
-                v.frame.unpersist()
-            kafka_df.unpersist()
+            if judged is not None:
+                judged.unpersist()
+        self.store.collect_garbage()
+        lap("commit")  # state version, old segments removed
         metrics.duration_s = round(time.monotonic() - started, 3)
         emit(
             metrics,
@@ -141,7 +147,6 @@ class StreamJob:
             namespace=self.cfg.cloudwatch_namespace,
             job_name=self.job_name,
         )
-        self.store.collect_garbage()
         return metrics
 
     def _empty_frame(self, stream: Stream, ingest_time: datetime) -> DataFrame:
@@ -173,10 +178,12 @@ class StreamJob:
         clock: Clock,
         state: dict[str, DataFrame],
         validated: dict[Stream, Validated],
+        started: float,
+        lap: _Laps,
     ) -> BatchMetrics:
         m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
         m.kafka_offsets_behind = _offsets_behind(self._query)
-        lap = _Laps(m.phases)
+        m.phases = lap.into
         summary = None
         for stream, v in validated.items():
             part = v.frame.select(
@@ -190,16 +197,11 @@ class StreamJob:
                 m.quarantined[row["topic"]] = int(row["count"])
         lap("validate")
 
-        result = step(state, clock, {s: v.valid for s, v in validated.items()}, self.cfg, flush=flush)
-        for stream in Stream:
-            m.valid[stream.value] = result.counters.get(f"valid_{stream.value}", 0)
-            m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
-        lap("watermark")
-
-        # The raw and quarantine writes do not feed the enrichment: they run on a background thread while
-        # the state segments and the enriched rows are written (smartcity.stream.overlap says why).
+        # The raw and quarantine tables do not feed the enrichment: they are written and *published* on a
+        # background thread while the watermark, the state and the enriched rows are computed, so raw rows
+        # become visible seconds before the step ends (smartcity.stream.overlap says why threads help).
         background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartcity-raw")
-        raw_writes = None
+        raw_done = None
         try:
             if not flush:  # a flush reads no messages: no raw or quarantine rows
                 quarantine = None
@@ -208,16 +210,20 @@ class StreamJob:
                         v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
                     )
                 assert quarantine is not None
-                raw_writes = background.submit(
-                    commit.stage_all,
-                    [
-                        *[
-                            (RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
-                            for stream, v in validated.items()
-                        ],
-                        (QUARANTINE_TABLE, quarantine, ("dt",)),
+                outputs = [
+                    *[
+                        (RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
+                        for stream, v in validated.items()
                     ],
-                )
+                    (QUARANTINE_TABLE, quarantine, ("dt",)),
+                ]
+                raw_done = background.submit(_stage_and_publish, commit, outputs)
+
+            result = step(state, clock, {s: v.valid for s, v in validated.items()}, self.cfg, flush=flush)
+            for stream in Stream:
+                m.valid[stream.value] = result.counters.get(f"valid_{stream.value}", 0)
+                m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
+            lap("watermark")
             written = self.store.write_segments(version, result.segments)
             lap("state")
             enriched = final_enriched(
@@ -225,8 +231,8 @@ class StreamJob:
             )
             commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
             lap("enrich")
-            if raw_writes is not None:
-                raw_writes.result()
+            if raw_done is not None:
+                m.raw_visible_s = round(raw_done.result() - started, 3)
                 lap("raw+quarantine")  # only the wait left after state and enrichment
         finally:
             background.shutdown(wait=True)  # never leave a write running behind a failed step
@@ -359,12 +365,19 @@ class StreamJob:
         return RunResult(self.batches, flushed, by_signal)
 
 
+def _stage_and_publish(commit: StepCommit, outputs: list[tuple[str, DataFrame, tuple[str, ...]]]) -> float:
+    """Write the tables and publish them at once; returns the monotonic time they became visible."""
+    commit.stage_all(outputs)
+    commit.publish(tables=[table for table, _, _ in outputs])
+    return time.monotonic()
+
+
 class _Laps:
     """Records the wall time since the previous lap under a phase name."""
 
-    def __init__(self, into: dict[str, float]) -> None:
+    def __init__(self, into: dict[str, float], since: float | None = None) -> None:
         self.into = into
-        self.last = time.monotonic()
+        self.last = time.monotonic() if since is None else since
 
     def __call__(self, phase: str) -> None:
         now = time.monotonic()

@@ -35,6 +35,9 @@ class BatchMetrics:
     max_event_time: str | None = None
     event_time_lag_s: float | None = None
     kafka_offsets_behind: float | None = None
+    # Seconds from the step's start until its raw and quarantine files were published (they do not wait
+    # for the enrichment); None for a flush.
+    raw_visible_s: float | None = None
     totals: dict[str, int] = field(default_factory=dict)
     # Wall seconds per phase of the step (validate, raw, quarantine, state, enrich, publish, ...): where a
     # slow batch spends its time, without the Spark UI.

@@ -11,6 +11,10 @@ files itself, idempotently per step:
 3. the record (ingest time + final file names) is written to the checkpoint URI *before* any move;
 4. each staged file is moved to a deterministic name ``part-b<batch>-<sub>-<n>.snappy.parquet``.
 
+Steps 3-4 may run more than once per step, for a subset of the staged tables each time (the job
+publishes the raw and quarantine tables as soon as they are written, before the enrichment finishes):
+each time the record is rewritten with every file published so far plus the new ones, then those move.
+
 A crash at any point leaves files that step 1 of the replay (or the start-up recovery for steps Spark
 will not replay) removes, and a file is visible only whole (single-object moves).
 """
@@ -18,7 +22,8 @@ will not replay) removes, and a file is visible only whole (single-object moves)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -42,6 +47,10 @@ class StepCommit:
     version: int
     ingest_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     _staged: list[tuple[str, str]] = field(default_factory=list)
+    _published: list[str] = field(default_factory=list)  # final URIs, in the record
+    _done: set[str] = field(default_factory=set)  # tables already published
+    # Tables are staged and published from two threads (raw on a background thread, see the job).
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def record_uri(self) -> str:
@@ -76,12 +85,21 @@ class StepCommit:
             ).parquet(target)
             return table, target
 
-        self._staged += run_all([partial(write, *output) for output in outputs])
+        staged = run_all([partial(write, *output) for output in outputs])
+        with self._lock:
+            self._staged += staged
 
-    def planned_files(self) -> list[tuple[str, str]]:
+    def planned_files(self, tables: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(staged file, final URI) of the staged tables not yet published (of ``tables`` if given)."""
         batch, sub = divmod(self.version, 2)
         moves: list[tuple[str, str]] = []
-        for table, staged in self._staged:
+        with self._lock:
+            chosen = [
+                (table, staged)
+                for table, staged in self._staged
+                if table not in self._done and (tables is None or table in tables)
+            ]
+        for table, staged in chosen:
             # Hadoop prints file:///x as file:/x; match on the path part, which both spellings share.
             marker = staged.split("://", 1)[-1].rstrip("/") + "/"
             for n, src in enumerate(self.fs.list_files(staged, ".parquet")):
@@ -91,18 +109,26 @@ class StepCommit:
                 moves.append((src, join_uri(self.lake_uri, table, directory, name)))
         return moves
 
-    def publish(self) -> list[str]:
-        """Record the final names, then move the staged files there. Returns the published URIs."""
-        moves = self.planned_files()
-        record = {
-            "version": self.version,
-            "ingest_time": self.ingest_time.isoformat(),
-            "files": [dst for _, dst in moves],
-        }
-        self.fs.write_text(self.record_uri, json.dumps(record))
-        for src, dst in moves:
-            self.fs.rename(src, dst)
-        self.fs.delete(self.staging_uri)
+    def publish(self, tables: Collection[str] | None = None) -> list[str]:
+        """Record the final names, then move the staged files there. Returns the URIs published now.
+
+        ``tables``: publish only these staged tables (the rest later); None publishes every staged table
+        not yet published and removes the staging prefix (the step's last publish).
+        """
+        with self._lock:  # one publish at a time: each rewrites the whole record
+            moves = self.planned_files(tables)
+            self._published += [dst for _, dst in moves]
+            record = {
+                "version": self.version,
+                "ingest_time": self.ingest_time.isoformat(),
+                "files": self._published,
+            }
+            self.fs.write_text(self.record_uri, json.dumps(record))
+            for src, dst in moves:
+                self.fs.rename(src, dst)
+            self._done |= {table for table, _ in self._staged if tables is None or table in tables}
+            if tables is None:
+                self.fs.delete(self.staging_uri)
         return [dst for _, dst in moves]
 
     def rollback(self) -> None:

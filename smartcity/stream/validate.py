@@ -18,7 +18,8 @@ between two implementations to test for (the native path accepted concatenated J
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,16 +90,27 @@ def _message_struct(stream: Stream) -> T.StructType:
     return T.StructType([T.StructField("error", T.StringType()), *schema.fields])
 
 
-def _judged_struct(stream: Stream) -> T.StructType:
-    """What the Python workers return: the Kafka provenance, the bytes of rejects, then the verdict."""
-    provenance = [
+def _judged_struct(streams: Collection[Stream]) -> T.StructType:
+    """What the Python workers return for messages of ``streams``: the Kafka provenance, the bytes of
+    rejects, the error, then every stream's message columns (one column per name; a stream's rows leave
+    the other streams' columns null)."""
+    fields = [
         T.StructField("topic", T.StringType()),
         T.StructField("kafka_partition", T.IntegerType()),
         T.StructField("kafka_offset", T.LongType()),
         T.StructField("kafka_timestamp", T.TimestampType()),
         T.StructField("_bytes", T.BinaryType()),
     ]
-    return T.StructType([*provenance, *_message_struct(stream).fields])
+    seen: dict[str, T.DataType] = {}
+    for stream in streams:
+        for f in _message_struct(stream).fields:
+            if f.name in seen:
+                if seen[f.name] != f.dataType:  # the contract keeps one type per column name
+                    raise ValueError(f"column {f.name} has two types: {seen[f.name]} and {f.dataType}")
+                continue
+            seen[f.name] = f.dataType
+            fields.append(f)
+    return T.StructType(fields)
 
 
 def _field_plan(stream: Stream) -> list[tuple[str, str, str]]:
@@ -148,60 +160,88 @@ def judge_messages(
     return errors, columns
 
 
-def arbiter_row(stream: Stream, raw: bytes | None, now: datetime, max_future_s: float) -> dict[str, Any]:
-    """One message's verdict as a row: ``{"error": reason}`` or the message's values (error None)."""
-    errors, columns = judge_messages(stream, [raw], now, timedelta(seconds=max_future_s))
-    if errors[0] is not None:
-        return {"error": errors[0]}
-    return {"error": None, **{column: values[0] for column, values in columns.items()}}
-
-
 def _judge_batches(
-    stream: Stream, now_us: int, max_future_s: float
+    streams: Mapping[str, Stream] | Stream, now_us: int, max_future_s: float
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The ``mapInArrow`` function: Kafka rows in, provenance + verdict out (see ``_judged_struct``)."""
-    schema = to_arrow_schema(_judged_struct(stream))
+    """The ``mapInArrow`` function: Kafka rows in, provenance + verdict out (see ``_judged_struct``).
+
+    ``streams`` maps each topic to its stream, or is the one stream of every row.
+    """
+    single = streams if isinstance(streams, Stream) else None
+    by_topic = {} if single is not None else dict(streams)  # type: ignore[arg-type]
+    schema = to_arrow_schema(_judged_struct([single] if single else list(by_topic.values())))
     now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_us)
     max_future = timedelta(seconds=max_future_s)
+    value_fields = [f for f in schema if f.name not in (*_PROVENANCE, "_bytes")]
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             raw = batch.column("_bytes")
-            errors, columns = judge_messages(stream, raw.to_pylist(), now, max_future)
-            error = pa.array(errors, pa.string())
+            messages = raw.to_pylist()
+            n = len(messages)
+            columns: dict[str, list[Any]] = {f.name: [None] * n for f in value_fields}
+            rows_of: dict[Stream, list[int]] = defaultdict(list)
+            if single is not None:
+                rows_of[single] = list(range(n))
+            else:
+                for i, topic in enumerate(batch.column("topic").to_pylist()):
+                    rows_of[by_topic[topic]].append(i)
+            for stream, rows in rows_of.items():
+                errors, values = judge_messages(stream, [messages[i] for i in rows], now, max_future)
+                for name, found in (("error", errors), *values.items()):
+                    target = columns[name]
+                    for i, value in zip(rows, found, strict=True):
+                        target[i] = value
+            error = pa.array(columns["error"], pa.string())
             # The original bytes go back only for rejects (the quarantine keeps them); valid rows' are
             # not needed downstream.
-            kept = pc.if_else(pc.is_valid(error), raw, pa.nulls(len(raw), pa.binary()))
+            kept = pc.if_else(pc.is_valid(error), raw, pa.nulls(n, pa.binary()))
             arrays = [batch.column(name) for name in _PROVENANCE] + [kept, error]
-            arrays += [pa.array(columns[f.name], f.type) for f in schema if f.name in columns]
+            arrays += [pa.array(columns[f.name], f.type) for f in value_fields if f.name != "error"]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return run
 
 
-def validate(
+def judge(
     kafka_rows: DataFrame,
-    stream: Stream,
+    streams: Mapping[str, Stream] | Stream,
     *,
     ingest_time: datetime,
     max_future_s: float,
-    cell_size_deg: float,
-) -> Validated:
-    """Validate the rows of one topic.
+) -> DataFrame:
+    """Every message's verdict, in one pass over the Kafka rows (persist it: ``stream_frame`` reads it).
 
     ``kafka_rows`` has the Kafka source's columns (``topic``, ``partition``, ``offset``, ``timestamp``,
-    ``value``); ``ingest_time`` is fixed per micro-batch (and reused when a batch is replayed), so a
-    replay produces the same verdicts, the same future-timestamp cut and the same partitions.
+    ``value``); ``streams`` maps each topic to its stream (or is the one stream of every row). One
+    Python pass for all topics: each Python task has a fixed cost (worker hand-off, unpickling the
+    function), which five per-topic passes paid five times per partition. ``ingest_time`` is fixed per
+    micro-batch (and reused when a batch is replayed), so a replay produces the same verdicts and the
+    same future-timestamp cut.
     """
-    now = ingest_time if ingest_time.tzinfo else ingest_time.replace(tzinfo=UTC)
+    now = _aware(ingest_time)
     now_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    judged = kafka_rows.select(
+    names = [streams] if isinstance(streams, Stream) else list(streams.values())
+    return kafka_rows.select(
         F.col("topic"),
         F.col("partition").cast("int").alias("kafka_partition"),
         F.col("offset").cast("bigint").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.col("value").alias("_bytes"),
-    ).mapInArrow(_judge_batches(stream, now_us, max_future_s), _judged_struct(stream))
+    ).mapInArrow(_judge_batches(streams, now_us, max_future_s), _judged_struct(names))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def stream_frame(
+    judged: DataFrame, stream: Stream, *, ingest_time: datetime, cell_size_deg: float
+) -> Validated:
+    """One stream's rows of ``judged`` (already filtered to its topic) in the validated frame's shape:
+    provenance, ``raw_value``, ``error``, the message columns, ``cell_id``, ``ingest_time``, ``dt``/``hour``.
+    """
+    now = _aware(ingest_time)
     values = [f.name for f in _message_struct(stream).fields if f.name != "error"]
     shape = [
         *map(F.col, _PROVENANCE),
@@ -222,3 +262,16 @@ def validate(
         F.date_format(part_ts, "HH").alias("hour"),
     ]
     return Validated(stream, judged.select(*shape).select("*", *partitions))
+
+
+def validate(
+    kafka_rows: DataFrame,
+    stream: Stream,
+    *,
+    ingest_time: datetime,
+    max_future_s: float,
+    cell_size_deg: float,
+) -> Validated:
+    """Validate rows that are all messages of ``stream`` (one topic's rows): ``judge`` + ``stream_frame``."""
+    judged = judge(kafka_rows, stream, ingest_time=ingest_time, max_future_s=max_future_s)
+    return stream_frame(judged, stream, ingest_time=ingest_time, cell_size_deg=cell_size_deg)

@@ -275,3 +275,25 @@ def test_window_edge_for_weather_is_inclusive(spark):
     row = by_id(outputs)[uid(100)]
     assert row["weather_event_id"] == uid(0x101)
     assert row["nearest_incident_id"] == "inc-Z"
+
+
+def test_gps_closest_fix_after_the_event_and_its_ties(spark):
+    """The closest fix may follow the vehicle event; at equal times the smaller id wins in both directions."""
+    outputs, _, _ = run_steps(
+        spark,
+        [
+            {
+                Stream.VEHICLE: [vehicle(200, "d7", at(0)), vehicle(201, "d8", at(0))],
+                Stream.GPS: [
+                    gps(0x211, "d7", at(3), speed=1.0),
+                    gps(0x210, "d7", at(3), speed=2.0),  # 3 s after, tie at the same instant: smaller id
+                    gps(0x212, "d7", at(-3.5), speed=3.0),  # 3.5 s before: farther
+                    gps(0x221, "d8", at(0), speed=4.0),
+                    gps(0x220, "d8", at(0), speed=5.0),  # exactly at t, tie: smaller id
+                ],
+            }
+        ],
+    )
+    rows = by_id(outputs)
+    assert rows[uid(200)]["gps_event_id"] == uid(0x210) and rows[uid(200)]["gps_time_delta_s"] == 3.0
+    assert rows[uid(201)]["gps_event_id"] == uid(0x220) and rows[uid(201)]["gps_time_delta_s"] == 0.0
