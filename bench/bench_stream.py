@@ -201,14 +201,15 @@ def copy_baseline(spark, settings: Settings, out: str, max_offsets: int) -> floa
     return time.monotonic() - started
 
 
-def simulate(settings: Settings, vehicles: int, span_s: float, start: datetime) -> int:
+def simulate(settings: Settings, vehicles: int, span_s: float, start: datetime, seed: int) -> int:
     """Fill the five topics with the simulator's city (backfill from ``start``); returns the messages
-    acknowledged."""
+    acknowledged. The seed decides the event ids: the same seed twice would replay the same ids, which
+    the job rightly drops as duplicates."""
     sink = KafkaSink(kafka_config(settings), settings.topics.all())
     manifest = Simulation(
         RunConfig(
-            world=WorldParams(vehicles=vehicles, seed=7),
-            faults=FaultConfig.all_faults(0.005, seed=7),
+            world=WorldParams(vehicles=vehicles, seed=seed),
+            faults=FaultConfig.all_faults(0.005, seed=seed),
             mode="backfill",
             start_ms=epoch_ms(start),
             duration_s=span_s,
@@ -258,7 +259,7 @@ def main() -> int:
         # Two volumes of the same city, the second continuing where the first ends in event time (so none
         # of it is late): the first is drained by a cold job, the second by the same job warm.
         first_start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=a.span + 60)
-        events = simulate(settings, a.vehicles, a.span, first_start)
+        events = simulate(settings, a.vehicles, a.span, first_start, seed=7)
         spark = local_session("smartcity-bench-stream")
         cfg = StreamSettings(max_offsets_per_trigger=a.max_offsets, trigger_interval_s=a.trigger)
         baseline_out = (home / "baseline").as_uri()
@@ -267,7 +268,7 @@ def main() -> int:
         rates: dict[str, tuple[float, float]] = {}
         for label, volume_start in (("cold", None), ("warm", first_start + timedelta(seconds=a.span))):
             if volume_start is not None:
-                events = simulate(settings, a.vehicles, a.span, volume_start)
+                events = simulate(settings, a.vehicles, a.span, volume_start, seed=8)
             steps_before = len(read_metrics(lake_fs, settings.lake_uri))
             started = time.monotonic()
             full.batches = 0
