@@ -322,8 +322,16 @@ def main() -> int:
             tracked.send(a.rate, track=True)
             tracked.p.poll(0)
             time.sleep(max(0.0, 1 - (time.monotonic() - t0)))
+        # The watermark moves only with newer events (the continuous job never flushes): keep the city
+        # talking, untracked, until the tracked vehicles' windows have closed and been written.
+        settle_s = int(cfg.watermark_delay_s + cfg.gps_window_s + a.trigger * 3)
+        for _ in range(settle_s):
+            t0 = time.monotonic()
+            tracked.send(a.rate)
+            tracked.p.poll(0)
+            time.sleep(max(0.0, 1 - (time.monotonic() - t0)))
         tracked.flush()
-        time.sleep(a.trigger * 2 + cfg.watermark_delay_s + cfg.gps_window_s + 15)
+        time.sleep(a.trigger * 2)
         job.request_stop()
         runner.join(300)
         stop.set()
