@@ -117,46 +117,44 @@ def _field_plan(stream: Stream) -> list[tuple[str, str, str]]:
     return [(name, ftype, snake_case(name)) for name, ftype, _ in message_fields(stream)]
 
 
-def judge_messages(
-    stream: Stream, messages: list[bytes | None], now: datetime, max_future: timedelta
-) -> tuple[list[str | None], dict[str, list[Any]]]:
-    """``parse_event``'s verdict per message: the errors (None when valid) and the values per column.
+def _judge_into(
+    stream: Stream,
+    messages: list[bytes | None],
+    rows: list[int],
+    columns: dict[str, list[Any]],
+    now: datetime,
+    max_future: timedelta,
+) -> None:
+    """``parse_event``'s verdict for ``messages[i]``, i in ``rows``, written to ``columns[...][i]``:
+    ``error`` (None when valid) and the message's lake columns (left None for a reject).
 
     ``parse_event`` gets the original bytes, so invalid UTF-8 is judged by the contract, not by a decoder
     upstream; a Kafka tombstone (no value) is invalid JSON.
     """
-    errors: list[str | None] = []
-    columns: dict[str, list[Any]] = {}
-    # Per field: its name and the list(s) its value goes to (a location fills latitude and longitude).
+    errors = columns["error"]
+    # Per field: its JSON name and the column(s) its value goes to (a location fills two).
     targets: list[tuple[str, list[Any], list[Any] | None]] = []
     for name, ftype, column in _field_plan(stream):
         if ftype == "location":
-            columns["latitude"], columns["longitude"] = [], []
             targets.append((name, columns["latitude"], columns["longitude"]))
         else:
-            target = columns["event_time" if ftype == "timestamp" else column] = []
-            targets.append((name, target, None))
-    for raw in messages:
-        event = None
+            targets.append((name, columns["event_time" if ftype == "timestamp" else column], None))
+    for i in rows:
+        raw = messages[i]
         if raw is None:
-            errors.append(TOMBSTONE)
-        else:
-            try:
-                event = parse_event(stream, raw, now=now, max_future=max_future)
-                errors.append(None)
-            except ContractViolation as exc:
-                errors.append(str(exc))
+            errors[i] = TOMBSTONE
+            continue
+        try:
+            event = parse_event(stream, raw, now=now, max_future=max_future)
+        except ContractViolation as exc:
+            errors[i] = str(exc)
+            continue
         for name, first, second in targets:
-            value = None if event is None else getattr(event, name)
+            value = getattr(event, name)
             if second is None:
-                first.append(value)
-            elif value is None:
-                first.append(None)
-                second.append(None)
-            else:
-                first.append(value[0])
-                second.append(value[1])
-    return errors, columns
+                first[i] = value
+            elif value is not None:
+                first[i], second[i] = value
 
 
 def _judge_batches(
@@ -168,10 +166,10 @@ def _judge_batches(
     """
     single = streams if isinstance(streams, Stream) else None
     by_topic = {} if single is not None else dict(streams)  # type: ignore[arg-type]
-    schema = to_arrow_schema(_judged_struct([single] if single else list(by_topic.values())))
+    schema = to_arrow_schema(_judged_struct([single] if single is not None else list(by_topic.values())))
     now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_us)
     max_future = timedelta(seconds=max_future_s)
-    value_fields = [f for f in schema if f.name not in (*_PROVENANCE, "_bytes")]
+    value_fields = [f for f in schema if f.name not in (*_PROVENANCE, "_bytes")]  # error first
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -184,19 +182,17 @@ def _judge_batches(
                 rows_of[single] = list(range(n))
             else:
                 for i, topic in enumerate(batch.column("topic").to_pylist()):
+                    if topic not in by_topic:  # the job subscribes to exactly these topics
+                        raise ValueError(f"message from topic {topic!r}, which is not one of the streams'")
                     rows_of[by_topic[topic]].append(i)
             for stream, rows in rows_of.items():
-                errors, values = judge_messages(stream, [messages[i] for i in rows], now, max_future)
-                for name, found in (("error", errors), *values.items()):
-                    target = columns[name]
-                    for i, value in zip(rows, found, strict=True):
-                        target[i] = value
+                _judge_into(stream, messages, rows, columns, now, max_future)
             error = pa.array(columns["error"], pa.string())
             # The original bytes go back only for rejects (the quarantine keeps them); valid rows' are
             # not needed downstream.
             kept = pc.if_else(pc.is_valid(error), raw, pa.nulls(n, pa.binary()))
             arrays = [batch.column(name) for name in _PROVENANCE] + [kept, error]
-            arrays += [pa.array(columns[f.name], f.type) for f in value_fields if f.name != "error"]
+            arrays += [pa.array(columns[f.name], f.type) for f in value_fields[1:]]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return run
