@@ -30,19 +30,19 @@ _CANDIDATE, _VEHICLE = 0, 1
 
 
 def _with_candidates(
-    vehicles: DataFrame, key: str, candidates: DataFrame, cand_key: str, payload: list[Column]
+    vehicles: DataFrame, candidates: DataFrame, key: str, payload: list[Column]
 ) -> DataFrame:
     """Vehicle rows and candidate rows in one frame, for as-of look-ups with window functions.
 
-    Columns added: ``_k`` (the shared key), ``_t`` (event time), ``_kind`` (candidate 0, vehicle 1),
+    Columns added: ``_k`` (the shared ``key``), ``_t`` (event time), ``_kind`` (candidate 0, vehicle 1),
     ``_cid`` (candidate id) and ``_c`` (the candidate's payload struct; null on vehicle rows). Candidates
     without a key can match nothing and are left out.
     """
     v = vehicles.select(
         "*", F.col(key).alias("_k"), F.col("event_time").alias("_t"), F.lit(_VEHICLE).alias("_kind")
     )
-    c = candidates.where(F.col(cand_key).isNotNull()).select(
-        F.col(cand_key).alias("_k"),
+    c = candidates.where(F.col(key).isNotNull()).select(
+        F.col(key).alias("_k"),
         F.col("event_time").alias("_t"),
         F.lit(_CANDIDATE).alias("_kind"),
         F.col("id").alias("_cid"),
@@ -51,28 +51,28 @@ def _with_candidates(
     return v.unionByName(c, allowMissingColumns=True)
 
 
-def _latest_at_or_before() -> Column:
-    """Per row, the newest candidate with time <= the row's; at equal times the smallest id.
+def _last_candidate(time_order: Column) -> Column:
+    """Per row, the last candidate payload so far in ``time_order`` (then candidates before vehicles at
+    the same instant, so a candidate at exactly t counts, then ids descending, so the smallest id of
+    that instant is the last).
 
-    Candidates sort before vehicles at the same instant (a candidate at exactly t counts) and, among
-    themselves, by id descending, so the last non-null payload is the smallest id of the newest time.
+    A running frame (start of the partition to the current row), which Spark updates incrementally; a
+    frame from the current row to the partition's end is re-aggregated for every row (quadratic).
     """
-    order = Window.partitionBy("_k").orderBy("_t", "_kind", F.col("_cid").desc())
+    order = Window.partitionBy("_k").orderBy(time_order, "_kind", F.col("_cid").desc())
     return F.last("_c", ignorenulls=True).over(
         order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
 
 
-def _earliest_at_or_after() -> Column:
-    """Per row, the oldest candidate with time >= the row's; at equal times the smallest id.
+def _latest_at_or_before() -> Column:
+    """Per row, the newest candidate with time <= the row's; at equal times the smallest id."""
+    return _last_candidate(F.col("_t").asc())
 
-    The mirror image of ``_latest_at_or_before`` (time descending, candidates first, ids descending) so
-    that it too is a running frame: a frame from the current row to the partition's end is re-aggregated
-    for every row in Spark (quadratic per device), a frame from the start is updated incrementally.
-    """
-    order = Window.partitionBy("_k").orderBy(F.col("_t").desc(), "_kind", F.col("_cid").desc())
-    upto_here = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    return F.last("_c", ignorenulls=True).over(upto_here)
+
+def _earliest_at_or_after() -> Column:
+    """Per row, the oldest candidate with time >= the row's; at equal times the smallest id."""
+    return _last_candidate(F.col("_t").desc())
 
 
 def with_nearest_gps(vehicles: DataFrame, gps: DataFrame, window_s: float) -> DataFrame:
@@ -90,7 +90,7 @@ def with_nearest_gps(vehicles: DataFrame, gps: DataFrame, window_s: float) -> Da
         F.col("direction").alias("gps_direction"),
         F.col("vehicle_type"),
     ]
-    u = _with_candidates(vehicles, "device_id", gps, "device_id", payload)
+    u = _with_candidates(vehicles, gps, "device_id", payload)
     u = u.select("*", _latest_at_or_before().alias("_p"), _earliest_at_or_after().alias("_n"))
     t = _micros(F.col("_t"))
     window_us = F.lit(int(window_s * 1_000_000))
@@ -122,7 +122,7 @@ def with_latest_weather(vehicles: DataFrame, weather: DataFrame, window_s: float
         F.col("event_time").alias("weather_time"),
         *[F.col(c) for c in ENRICHED_WEATHER_FIELDS],
     ]
-    u = _with_candidates(vehicles, "cell_id", weather, "cell_id", payload)
+    u = _with_candidates(vehicles, weather, "cell_id", payload)
     u = u.select("*", _latest_at_or_before().alias("_p"))
     inside = _micros(F.col("_t")) - _micros(F.col("_p.weather_time")) <= F.lit(int(window_s * 1_000_000))
     out = u.where(F.col("_kind") == _VEHICLE).withColumn("_w", F.when(inside, F.col("_p")))
