@@ -130,7 +130,7 @@ class StreamJob:
         lap("prepare")  # state version, state frames, the plans
         try:
             metrics = self._publish(
-                batch_id, version, flush, commit, ingest_time, previous, clock, state, validated, started, lap
+                batch_id, version, flush, commit, ingest_time, previous, clock, state, judged, validated, lap
             )
         finally:
             if judged is not None:
@@ -177,24 +177,19 @@ class StreamJob:
         previous: StateVersion | None,
         clock: Clock,
         state: dict[str, DataFrame],
+        judged: DataFrame | None,
         validated: dict[Stream, Validated],
-        started: float,
         lap: _Laps,
     ) -> BatchMetrics:
         m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
         m.kafka_offsets_behind = _offsets_behind(self._query)
         m.phases = lap.into
-        summary = None
-        for stream, v in validated.items():
-            part = v.frame.select(
-                F.lit(self.topics[stream]).alias("topic"), F.col("error").isNull().alias("ok")
-            )
-            summary = part if summary is None else summary.unionByName(part)
-        assert summary is not None
-        for row in summary.groupBy("topic", "ok").count().collect():  # materialises every stream's frame
-            m.rows_in[row["topic"]] = m.rows_in.get(row["topic"], 0) + int(row["count"])
-            if not row["ok"]:
-                m.quarantined[row["topic"]] = int(row["count"])
+        if judged is not None:  # a flush judges nothing
+            ok = F.col("error").isNull().alias("ok")
+            for row in judged.groupBy("topic", ok).count().collect():  # materialises the cached verdicts
+                m.rows_in[row["topic"]] = m.rows_in.get(row["topic"], 0) + int(row["count"])
+                if not row["ok"]:
+                    m.quarantined[row["topic"]] = int(row["count"])
         lap("validate")
 
         # The raw and quarantine tables do not feed the enrichment: they are written and *published* on a
@@ -232,7 +227,7 @@ class StreamJob:
             commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
             lap("enrich")
             if raw_done is not None:
-                m.raw_visible_s = round(raw_done.result() - started, 3)
+                m.raw_visible_s = round(raw_done.result() - lap.start, 3)
                 lap("raw+quarantine")  # only the wait left after state and enrichment
         finally:
             background.shutdown(wait=True)  # never leave a write running behind a failed step
@@ -377,7 +372,7 @@ class _Laps:
 
     def __init__(self, into: dict[str, float], since: float | None = None) -> None:
         self.into = into
-        self.last = time.monotonic() if since is None else since
+        self.start = self.last = time.monotonic() if since is None else since
 
     def __call__(self, phase: str) -> None:
         now = time.monotonic()
