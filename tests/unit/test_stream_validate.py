@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ContractViolation, message_fields, parse_event, snake_case
-from smartcity.stream.validate import validate
+from smartcity.stream.validate import judge, stream_frame, validate
 
 pytestmark = pytest.mark.unit
 
@@ -242,18 +242,20 @@ def _expected(stream: Stream, raw: bytes) -> dict[str, object]:
     return row
 
 
-def _run(spark, corpus):
+TOPICS = {f"t_{s.value}": s for s in Stream}
+
+
+def _kafka_rows(spark, corpus):
     rows = [(f"t_{s.value}", 0, i, NOW.replace(tzinfo=None), raw) for i, (s, raw) in enumerate(corpus)]
-    df = spark.createDataFrame(rows, KAFKA)
+    return spark.createDataFrame(rows, KAFKA)
+
+
+def _run(spark, corpus):
+    """The job's path: one pass judges every topic's messages, then each stream's frame is split off."""
+    judged = judge(_kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0)
     out = {}
-    for stream in Stream:
-        v = validate(
-            df.where(F.col("topic") == f"t_{stream.value}"),
-            stream,
-            ingest_time=NOW,
-            max_future_s=300.0,
-            cell_size_deg=0.05,
-        )
+    for topic, stream in TOPICS.items():
+        v = stream_frame(judged.where(F.col("topic") == topic), stream, ingest_time=NOW, cell_size_deg=0.05)
         for r in v.frame.collect():
             out[r["kafka_offset"]] = r.asDict()
     return out
@@ -330,3 +332,17 @@ def test_cell_and_partitions(spark):
     assert row["cell_id"] == "1030:-3"  # floor(51.5/0.05)=1030 (IEEE: 1030.0000000000002), floor(-2.4)=-3
     assert (row["dt"], row["hour"]) == ("2025-05-31", "23")
     assert row["ingest_time"] is not None
+
+
+def test_one_topic_validated_alone_equals_the_one_pass_over_all_topics(spark):
+    """``validate`` (one stream's rows) and the job's one pass give the same rows, message by message."""
+    corpus = CANONICAL + ODD
+    together = _run(spark, corpus)
+    df = _kafka_rows(spark, corpus)
+    alone = {}
+    for topic, stream in TOPICS.items():
+        v = validate(
+            df.where(F.col("topic") == topic), stream, ingest_time=NOW, max_future_s=300.0, cell_size_deg=0.05
+        )
+        alone.update({r["kafka_offset"]: r.asDict() for r in v.frame.collect()})
+    assert alone == together and len(together) == len(corpus)
