@@ -12,13 +12,14 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -29,7 +30,16 @@ from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, version_of
 from smartcity.stream.source import kafka_options
-from smartcity.stream.step import Clock, final_enriched, live, state_cutoffs, step
+from smartcity.stream.step import (
+    Clock,
+    StreamCounts,
+    as_utc,
+    final_enriched,
+    is_late,
+    live,
+    state_cutoffs,
+    step,
+)
 from smartcity.stream.store import Segment, StateStore, StateVersion, state_schemas
 from smartcity.stream.validate import Validated, judge, stream_frame, validate
 
@@ -184,12 +194,9 @@ class StreamJob:
         m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
         m.kafka_offsets_behind = _offsets_behind(self._query)
         m.phases = lap.into
-        if judged is not None:  # a flush judges nothing
-            ok = F.col("error").isNull().alias("ok")
-            for row in judged.groupBy("topic", ok).count().collect():  # materialises the cached verdicts
-                m.rows_in[row["topic"]] = m.rows_in.get(row["topic"], 0) + int(row["count"])
-                if not row["ok"]:
-                    m.quarantined[row["topic"]] = int(row["count"])
+        counts: dict[Stream, StreamCounts] = {}  # a flush judges nothing
+        if judged is not None:
+            counts = self._count(judged, clock.watermark, m)
         lap("validate")
 
         # The raw and quarantine tables do not feed the enrichment: they are written and *published* on a
@@ -212,14 +219,28 @@ class StreamJob:
                     ],
                     (QUARANTINE_TABLE, quarantine, ("dt",)),
                 ]
-                raw_done = background.submit(_stage_and_publish, commit, outputs)
+                # Quarantine partitions by the step's one ingest date; a stream whose event times lie in
+                # one hour has one raw partition: both are written without a shuffle.
+                one_partition = {QUARANTINE_TABLE} | {
+                    RAW_TABLE.format(stream=stream.value)
+                    for stream, c in counts.items()
+                    if c.oldest is not None and c.newest is not None and _hour(c.oldest) == _hour(c.newest)
+                }
+                raw_done = background.submit(_stage_and_publish, commit, outputs, one_partition)
 
-            result = step(state, clock, {s: v.valid for s, v in validated.items()}, self.cfg, flush=flush)
+            frames = {s: v.valid for s, v in validated.items()}
+            result = step(state, clock, frames, self.cfg, flush=flush, counts=counts)
             for stream in Stream:
-                m.valid[stream.value] = result.counters.get(f"valid_{stream.value}", 0)
-                m.late[stream.value] = result.counters.get(f"late_{stream.value}", 0)
+                m.valid[stream.value] = result.counters[f"valid_{stream.value}"]
+                m.late[stream.value] = result.counters[f"late_{stream.value}"]
             lap("watermark")
-            written = self.store.write_segments(version, result.segments)
+            # Segments the counts prove empty are neither written nor listed (a flush writes none).
+            empty = _empty_segments(counts)
+            written = self.store.write_segments(
+                version, {k: df for k, df in result.segments.items() if k not in empty}
+            )
+            new_kinds = list(written)
+            written.update({k: self.store.empty(k) for k in empty})
             lap("state")
             enriched = final_enriched(
                 state, written, result.watermark_before, result.clock.watermark, self.cfg
@@ -247,7 +268,7 @@ class StreamJob:
 
         new_clock = result.clock
         segments = self._live_segments(previous, result.prune_before)
-        for kind in result.segments:
+        for kind in new_kinds:
             newest = (
                 datetime.fromisoformat("1970-01-01T00:00:00+00:00")
                 if new_clock.max_event_time is None
@@ -274,6 +295,41 @@ class StreamJob:
         if result.batch_max_event_time is not None:
             m.event_time_lag_s = round((ingest_time - result.batch_max_event_time).total_seconds(), 3)
         return m
+
+    def _count(
+        self, judged: DataFrame, watermark: datetime | None, m: BatchMetrics
+    ) -> dict[Stream, StreamCounts]:
+        """The one job over the judged messages (it materialises the cache): messages and rejects per
+        topic into ``m``; per stream the valid and late rows and their event-time range, which the
+        watermark step needs (lateness against the watermark before the step)."""
+        stream_of = {topic: stream for stream, topic in self.topics.items()}
+        ok = F.col("error").isNull()
+        late = F.coalesce(is_late(watermark), F.lit(False))
+        valid: dict[Stream, list[Row]] = {}
+        for row in (
+            judged.groupBy("topic", ok.alias("ok"), late.alias("late"))
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min("event_time").alias("oldest"),
+                F.max("event_time").alias("newest"),
+            )
+            .collect()
+        ):
+            topic, n = row["topic"], int(row["n"])
+            m.rows_in[topic] = m.rows_in.get(topic, 0) + n
+            if row["ok"]:
+                valid.setdefault(stream_of[topic], []).append(row)
+            else:
+                m.quarantined[topic] = n
+        return {
+            stream: StreamCounts(
+                valid=sum(int(r["n"]) for r in rows),
+                late=sum(int(r["n"]) for r in rows if r["late"]),
+                oldest=as_utc(min(r["oldest"] for r in rows)),
+                newest=as_utc(max(r["newest"] for r in rows)),
+            )
+            for stream, rows in valid.items()
+        }
 
     @staticmethod
     def _live_segments(previous: StateVersion | None, cutoffs: dict[str, datetime]) -> list[Segment]:
@@ -360,11 +416,28 @@ class StreamJob:
         return RunResult(self.batches, flushed, by_signal)
 
 
-def _stage_and_publish(commit: StepCommit, outputs: list[tuple[str, DataFrame, tuple[str, ...]]]) -> float:
+def _stage_and_publish(
+    commit: StepCommit, outputs: list[tuple[str, DataFrame, tuple[str, ...]]], one_partition: set[str]
+) -> float:
     """Write the tables and publish them at once; returns the monotonic time they became visible."""
-    commit.stage_all(outputs)
+    commit.stage_all(outputs, one_partition)
     commit.publish(tables=[table for table, _, _ in outputs])
     return time.monotonic()
+
+
+def _hour(instant: datetime) -> datetime:
+    """The UTC hour an instant falls in (the raw tables' ``dt``/``hour`` partition)."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _empty_segments(counts: Mapping[Stream, StreamCounts]) -> set[str]:
+    """State kinds this step adds no rows to, by the batch's counts (a flush has no counts: all)."""
+    ontime = {s: c.valid - c.late for s, c in counts.items()}
+    late_vehicles = counts[Stream.VEHICLE].late if Stream.VEHICLE in counts else 0
+    empty = {kind for kind in ("vehicle", "gps", "weather", "emergency") if ontime.get(Stream(kind), 0) == 0}
+    if late_vehicles == 0:
+        empty.add("late_ids")
+    return empty
 
 
 class _Laps:

@@ -75,14 +75,24 @@ class StepCommit:
         """Write ``df`` for ``table`` (e.g. ``raw/vehicle``): one file per partition value per step."""
         self.stage_all([(table, df, partition_by)])
 
-    def stage_all(self, outputs: Sequence[tuple[str, DataFrame, tuple[str, ...]]]) -> None:
-        """Stage several tables' outputs, their writes overlapping (``smartcity.stream.overlap``)."""
+    def stage_all(
+        self,
+        outputs: Sequence[tuple[str, DataFrame, tuple[str, ...]]],
+        one_partition: Collection[str] = (),
+    ) -> None:
+        """Stage several tables' outputs, their writes overlapping (``smartcity.stream.overlap``).
+
+        Each partition value's rows go to one task, so each is one file. For the tables in
+        ``one_partition`` the caller knows this step's rows all have the same partition value (e.g. an
+        event-time range inside one hour): one task without a shuffle writes that same single file.
+        """
 
         def write(table: str, df: DataFrame, partition_by: tuple[str, ...]) -> tuple[str, str]:
             target = join_uri(self.staging_uri, table)
-            df.repartition(*partition_by).write.mode("overwrite").option("compression", "snappy").partitionBy(
-                *partition_by
-            ).parquet(target)
+            rows = df.coalesce(1) if table in one_partition else df.repartition(*partition_by)
+            rows.write.mode("overwrite").option("compression", "snappy").partitionBy(*partition_by).parquet(
+                target
+            )
             return table, target
 
         staged = run_all([partial(write, *output) for output in outputs])

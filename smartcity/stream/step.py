@@ -21,6 +21,7 @@ rewrites old state: ``StepResult.segments`` are the new rows, ``prune_before`` t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -88,16 +89,34 @@ class Clock:
     max_event_time: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StreamCounts:
+    """One stream's valid rows in a micro-batch: how many, how many late, and their event-time range."""
+
+    valid: int = 0
+    late: int = 0
+    oldest: datetime | None = None
+    newest: datetime | None = None
+
+
 @dataclass
 class StepResult:
-    enriched: DataFrame
     segments: dict[str, DataFrame]
     clock: Clock
     # Per kind: rows with the expiry column below this instant are no longer needed after this step.
     prune_before: dict[str, datetime]
-    counters: dict[str, int] = field(default_factory=dict)
+    counts: dict[Stream, StreamCounts] = field(default_factory=dict)
     watermark_before: datetime | None = None
     batch_max_event_time: datetime | None = None
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """``valid_<stream>`` and ``late_<stream>`` for every stream."""
+        out: dict[str, int] = {}
+        for stream in Stream:
+            c = self.counts.get(stream, StreamCounts())
+            out[f"valid_{stream.value}"], out[f"late_{stream.value}"] = c.valid, c.late
+        return out
 
 
 def _lit_ts(value: datetime) -> Column:
@@ -106,6 +125,40 @@ def _lit_ts(value: datetime) -> Column:
 
 def _sec(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
+
+
+def is_late(watermark: datetime | None) -> Column:
+    """Whether a row's ``event_time`` is behind ``watermark`` (the watermark before the micro-batch)."""
+    return F.lit(False) if watermark is None else F.col("event_time") < _lit_ts(watermark)
+
+
+def count_batch(batch: Mapping[Stream, DataFrame], watermark: datetime | None) -> dict[Stream, StreamCounts]:
+    """Per stream: valid rows, late rows and the event-time range, in one Spark job."""
+    summary = None
+    for s, df in batch.items():
+        part = df.select(F.lit(s.value).alias("s"), "event_time", is_late(watermark).alias("late"))
+        summary = part if summary is None else summary.unionByName(part)
+    if summary is None:
+        return {}
+    rows = (
+        summary.groupBy("s")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("late").cast("int")).alias("late"),
+            F.min("event_time").alias("mn"),
+            F.max("event_time").alias("mx"),
+        )
+        .collect()
+    )
+    return {
+        Stream(row["s"]): StreamCounts(
+            valid=int(row["n"]),
+            late=int(row["late"] or 0),
+            oldest=as_utc(row["mn"]) if row["mn"] is not None else None,
+            newest=as_utc(row["mx"]) if row["mx"] is not None else None,
+        )
+        for row in rows
+    }
 
 
 def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetime]:
@@ -130,45 +183,27 @@ def step(
     cfg: StreamSettings,
     *,
     flush: bool = False,
+    counts: Mapping[Stream, StreamCounts] | None = None,
 ) -> StepResult:
     """Advance the enrichment by one micro-batch.
 
     ``state`` holds the live rows per kind (``STATE_COLUMNS``) as of before the batch; ``batch`` the
-    batch's *valid* rows per stream (raw-table columns). Runs Spark actions for the newest event time and
-    the counters; returns lazy frames for the outputs.
+    batch's *valid* rows per stream (raw-table columns). ``counts`` are the batch's per-stream counts
+    with lateness judged against the watermark before the batch (the job gets them from its validation
+    summary); without them one Spark job counts ``batch`` (:func:`count_batch`). Returns lazy frames.
     """
     w0 = clock.watermark
     a = _sec(cfg.finalize_after_s)
 
-    def late(df: DataFrame) -> Column:
-        return F.lit(False) if w0 is None else F.col("event_time") < _lit_ts(w0)
-
-    ontime = {s: df.where(~late(df)) for s, df in batch.items()}
-
-    # Newest event time over every stream and the per-stream counts, in one job.
-    summary = None
-    for s, df in batch.items():
-        part = df.select(F.lit(s.value).alias("s"), "event_time", late(df).alias("late"))
-        summary = part if summary is None else summary.unionByName(part)
-    counters: dict[str, int] = {}
+    late = is_late(w0)
+    ontime = {s: df.where(~late) for s, df in batch.items()}
+    if counts is None:
+        counts = count_batch(batch, w0)
+    newest = [c.newest for c in counts.values() if c.newest is not None]
+    batch_max = max(newest) if newest else None
     new_max = clock.max_event_time
-    batch_max: datetime | None = None
-    if summary is not None:
-        for row in (
-            summary.groupBy("s")
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.sum(F.col("late").cast("int")).alias("late"),
-                F.max("event_time").alias("mx"),
-            )
-            .collect()
-        ):
-            counters[f"valid_{row['s']}"] = int(row["n"])
-            counters[f"late_{row['s']}"] = int(row["late"] or 0)
-            if row["mx"] is not None:
-                mx = as_utc(row["mx"])
-                batch_max = mx if batch_max is None else max(batch_max, mx)
-                new_max = mx if new_max is None else max(new_max, mx)
+    if batch_max is not None:
+        new_max = batch_max if new_max is None else max(new_max, batch_max)
     w1 = w0
     if new_max is not None:
         candidate = new_max - _sec(cfg.watermark_delay_s)
@@ -181,14 +216,14 @@ def step(
     vcols = STATE_COLUMNS["vehicle"]
     # Within the batch, keep one copy per id: the one with the smallest (partition, offset).
     first = (
-        vehicles.where(~late(vehicles))
+        vehicles.where(~late)
         .groupBy("id")
         .agg(F.min(F.struct("kafka_partition", "kafka_offset", *[c for c in vcols if c != "id"])).alias("r"))
         .select("id", *[F.col(f"r.{c}").alias(c) for c in vcols if c != "id"])
     )
     accepted = first.join(known, "id", "left_anti").select(*vcols)
     late_ids = (
-        vehicles.where(late(vehicles))
+        vehicles.where(late)
         .groupBy("id")
         .agg(F.min("event_time").alias("event_time"))
         .join(known, "id", "left_anti")
@@ -207,11 +242,10 @@ def step(
     }
 
     return StepResult(
-        enriched=final_enriched(state, segments, w0, w1, cfg),
         segments=segments,
         clock=Clock(w1, new_max),
         prune_before=state_cutoffs(w1, cfg) if w1 is not None else {},
-        counters=counters,
+        counts=dict(counts),
         watermark_before=w0,
         batch_max_event_time=batch_max,
     )

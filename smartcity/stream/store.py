@@ -116,14 +116,16 @@ class StateStore:
                 for s in (version.segments if version else [])
                 if s.kind == kind
             ]
-            schema = self.schemas[kind]
-            if paths:
-                out[kind] = self.spark.read.schema(schema).parquet(*paths)
-            else:
-                # limit(0): an empty relation the optimizer can see (a createDataFrame([]) is an opaque RDD
-                # whose jobs still run), so plans over it are pruned.
-                out[kind] = self.spark.createDataFrame([], schema).limit(0)
+            out[kind] = (
+                self.spark.read.schema(self.schemas[kind]).parquet(*paths) if paths else self.empty(kind)
+            )
         return out
+
+    def empty(self, kind: str) -> DataFrame:
+        """No rows of ``kind``: a kind without segments, or a step's segment known to be empty."""
+        # limit(0): an empty relation the optimizer can see (a createDataFrame([]) is an opaque RDD whose
+        # jobs still run), so plans over it are pruned.
+        return self.spark.createDataFrame([], self.schemas[kind]).limit(0)
 
     def write_segments(self, version: int, segments: dict[str, DataFrame]) -> dict[str, DataFrame]:
         """Write the step's new rows; return them read back (so later work reuses the written files)."""
