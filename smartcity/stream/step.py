@@ -264,15 +264,32 @@ def final_enriched(
     instead of recomputing the de-duplication for the enrichment.
     """
     accepted = segments["vehicle"]
+    a = _sec(cfg.finalize_after_s)
     if w1 is None:
         final = accepted.limit(0)
     else:
-        a = _sec(cfg.finalize_after_s)
         old = state["vehicle"]
         old_open = old if w0 is None else old.where(F.col("event_time") + F.expr(_interval(a)) > _lit_ts(w0))
         due = F.col("event_time") + F.expr(_interval(a)) <= _lit_ts(w1)
         final = old_open.where(due).unionByName(accepted.where(due))
-    pool = {k: state[k].unionByName(segments[k]) for k in ("gps", "weather", "emergency")}
+    # Only candidates that can match a final vehicle (t in (W0 - a, W1 - a]) go into the look-ups: the
+    # others wait in the state for the vehicles that will need them (in a long run most of the GPS state
+    # and of a large batch's fixes belong to vehicles that are not final yet).
+    reach = {  # kind: (how far before t, how far after t) a candidate can match
+        "gps": (cfg.gps_window_s, cfg.gps_window_s),
+        "weather": (cfg.weather_window_s, 0.0),
+        "emergency": (cfg.emergency_window_s, 0.0),
+    }
+    pool: dict[str, DataFrame] = {}
+    for kind, (before, after) in reach.items():
+        rows = state[kind].unionByName(segments[kind])
+        if w1 is None:
+            pool[kind] = rows.limit(0)
+            continue
+        rows = rows.where(F.col("event_time") <= _lit_ts(w1 - a + _sec(after)))
+        if w0 is not None:
+            rows = rows.where(F.col("event_time") >= _lit_ts(w0 - a - _sec(before)))
+        pool[kind] = rows
     return enrich(final, pool["gps"], pool["weather"], pool["emergency"], cfg)
 
 

@@ -297,3 +297,24 @@ def test_gps_closest_fix_after_the_event_and_its_ties(spark):
     rows = by_id(outputs)
     assert rows[uid(200)]["gps_event_id"] == uid(0x210) and rows[uid(200)]["gps_time_delta_s"] == 3.0
     assert rows[uid(201)]["gps_event_id"] == uid(0x220) and rows[uid(201)]["gps_time_delta_s"] == 0.0
+
+
+def test_fixes_at_the_window_edges_reach_vehicles_final_before_the_drain(spark):
+    """Vehicles finalised by the watermark (not by the drain flush) still see fixes exactly ±10 s away,
+    including one accepted steps earlier, at the oldest instant an open vehicle can need."""
+    outputs, results, _ = run_steps(
+        spark,
+        [
+            {
+                Stream.VEHICLE: [vehicle(300, "e1", at(0)), vehicle(301, "e2", at(-29))],
+                Stream.GPS: [gps(0x310, "e1", at(10)), gps(0x311, "e2", at(-39))],
+            },
+            # Newest event 40 s: W = 10 s, so both vehicles (t + 10 s <= W) become final here.
+            {Stream.GPS: [gps(0x320, "e3", at(40))]},
+        ],
+        flush_at_end=False,
+    )
+    assert results[0].clock.watermark == at(-20) and outputs[0] == []
+    rows = by_id([outputs[1]])
+    assert rows[uid(300)]["gps_event_id"] == uid(0x310) and rows[uid(300)]["gps_time_delta_s"] == 10.0
+    assert rows[uid(301)]["gps_event_id"] == uid(0x311) and rows[uid(301)]["gps_time_delta_s"] == -10.0
