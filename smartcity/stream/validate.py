@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -62,12 +63,12 @@ class Validated:
     stream: Stream
     frame: DataFrame
 
-    @property
+    @cached_property  # each DataFrame built costs the driver an analysis of the plan: build it once
     def valid(self) -> DataFrame:
         """Rows in the raw table's column order (partition columns ``dt``/``hour`` added)."""
         return self.frame.where(F.col("error").isNull()).select(*raw_column_names(self.stream), "dt", "hour")
 
-    @property
+    @cached_property
     def quarantined(self) -> DataFrame:
         """Rejected rows in the quarantine table's column order, plus its partition column ``dt`` (ingest)."""
         return self.frame.where(F.col("error").isNotNull()).select(*QUARANTINE_COLUMNS, "dt")
