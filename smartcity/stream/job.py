@@ -220,7 +220,8 @@ class StreamJob:
                     (QUARANTINE_TABLE, quarantine, ("dt",)),
                 ]
                 # Quarantine partitions by the step's one ingest date; a stream whose event times lie in
-                # one hour has one raw partition: both are written without a shuffle.
+                # one hour has one raw partition: both are written by one task without a shuffle (which
+                # only spreads many partition values over tasks; one task writes one file per value).
                 one_partition = {QUARANTINE_TABLE} | {
                     RAW_TABLE.format(stream=stream.value)
                     for stream, c in counts.items()
