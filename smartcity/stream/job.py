@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -33,9 +33,8 @@ from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
     Clock,
     StreamCounts,
-    as_utc,
+    count_judged,
     final_enriched,
-    is_late,
     live,
     state_cutoffs,
     step,
@@ -196,7 +195,12 @@ class StreamJob:
         m.phases = lap.into
         counts: dict[Stream, StreamCounts] = {}  # a flush judges nothing
         if judged is not None:
-            counts = self._count(judged, clock.watermark, m)
+            # The one job over the judged messages (it materialises the cache): the metrics' messages and
+            # rejects per topic, and the valid/late counts and event-time range the watermark step needs.
+            summary = count_judged(
+                judged, {topic: stream for stream, topic in self.topics.items()}, clock.watermark
+            )
+            m.rows_in, m.quarantined, counts = summary.rows_in, summary.quarantined, summary.streams
         lap("validate")
 
         # The raw and quarantine tables do not feed the enrichment: they are written and *published* on a
@@ -296,41 +300,6 @@ class StreamJob:
         if result.batch_max_event_time is not None:
             m.event_time_lag_s = round((ingest_time - result.batch_max_event_time).total_seconds(), 3)
         return m
-
-    def _count(
-        self, judged: DataFrame, watermark: datetime | None, m: BatchMetrics
-    ) -> dict[Stream, StreamCounts]:
-        """The one job over the judged messages (it materialises the cache): messages and rejects per
-        topic into ``m``; per stream the valid and late rows and their event-time range, which the
-        watermark step needs (lateness against the watermark before the step)."""
-        stream_of = {topic: stream for stream, topic in self.topics.items()}
-        ok = F.col("error").isNull()
-        late = F.coalesce(is_late(watermark), F.lit(False))
-        valid: dict[Stream, list[Row]] = {}
-        for row in (
-            judged.groupBy("topic", ok.alias("ok"), late.alias("late"))
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.min("event_time").alias("oldest"),
-                F.max("event_time").alias("newest"),
-            )
-            .collect()
-        ):
-            topic, n = row["topic"], int(row["n"])
-            m.rows_in[topic] = m.rows_in.get(topic, 0) + n
-            if row["ok"]:
-                valid.setdefault(stream_of[topic], []).append(row)
-            else:
-                m.quarantined[topic] = n
-        return {
-            stream: StreamCounts(
-                valid=sum(int(r["n"]) for r in rows),
-                late=sum(int(r["n"]) for r in rows if r["late"]),
-                oldest=as_utc(min(r["oldest"] for r in rows)),
-                newest=as_utc(max(r["newest"] for r in rows)),
-            )
-            for stream, rows in valid.items()
-        }
 
     @staticmethod
     def _live_segments(previous: StateVersion | None, cutoffs: dict[str, datetime]) -> list[Segment]:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from smartcity.config import Stream
@@ -159,6 +159,52 @@ def count_batch(batch: Mapping[Stream, DataFrame], watermark: datetime | None) -
         )
         for row in rows
     }
+
+
+@dataclass(frozen=True)
+class JudgedCounts:
+    """A micro-batch's counts from its judged messages (``smartcity.stream.validate.judge``)."""
+
+    rows_in: dict[str, int]  # messages per topic
+    quarantined: dict[str, int]  # rejects per topic (topics without rejects absent)
+    streams: dict[Stream, StreamCounts]  # valid messages per stream (as :func:`count_batch`)
+
+
+def count_judged(
+    judged: DataFrame, stream_of: Mapping[str, Stream], watermark: datetime | None
+) -> JudgedCounts:
+    """Messages and rejects per topic and :func:`count_batch`'s per-stream counts, in one Spark job over
+    every topic's judged messages (``error`` null when valid; ``stream_of`` maps topic to stream)."""
+    late = F.coalesce(is_late(watermark), F.lit(False))  # a reject has no event time
+    rows = (
+        judged.groupBy("topic", F.col("error").isNull().alias("ok"), late.alias("late"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min("event_time").alias("oldest"),
+            F.max("event_time").alias("newest"),
+        )
+        .collect()
+    )
+    rows_in: dict[str, int] = {}
+    quarantined: dict[str, int] = {}
+    valid: dict[Stream, list[Row]] = {}
+    for row in rows:
+        topic, n = row["topic"], int(row["n"])
+        rows_in[topic] = rows_in.get(topic, 0) + n
+        if row["ok"]:
+            valid.setdefault(stream_of[topic], []).append(row)
+        else:
+            quarantined[topic] = n
+    streams = {
+        stream: StreamCounts(
+            valid=sum(int(r["n"]) for r in parts),
+            late=sum(int(r["n"]) for r in parts if r["late"]),
+            oldest=as_utc(min(r["oldest"] for r in parts)),
+            newest=as_utc(max(r["newest"] for r in parts)),
+        )
+        for stream, parts in valid.items()
+    }
+    return JudgedCounts(rows_in, quarantined, streams)
 
 
 def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetime]:

@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ContractViolation, message_fields, parse_event, snake_case
+from smartcity.stream.step import StreamCounts, count_batch, count_judged
 from smartcity.stream.validate import judge, stream_frame, validate
 
 pytestmark = pytest.mark.unit
@@ -346,3 +347,41 @@ def test_one_topic_validated_alone_equals_the_one_pass_over_all_topics(spark):
         )
         alone.update({r["kafka_offset"]: r.asDict() for r in v.frame.collect()})
     assert alone == together and len(together) == len(corpus)
+
+
+def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark):
+    """``count_judged`` (the job's one job over the judged messages) gives, against a watermark inside
+    the corpus' event times: messages and rejects per topic, and per stream the valid and late messages
+    and the event-time range, as the contract says and as ``count_batch`` finds in the streams' frames."""
+    corpus = CANONICAL + ODD
+    verdicts = [(stream, _expected(stream, raw)) for stream, raw in corpus]
+    times = sorted(v["event_time"].astimezone(UTC) for _, v in verdicts if v["error"] is None)
+    watermark = times[len(times) // 2]
+    expected: dict[Stream, StreamCounts] = {}
+    for stream, v in verdicts:
+        if v["error"] is None:
+            t = v["event_time"].astimezone(UTC)
+            c = expected.get(stream, StreamCounts(oldest=t, newest=t))
+            expected[stream] = StreamCounts(
+                c.valid + 1, c.late + (t < watermark), min(c.oldest, t), max(c.newest, t)
+            )
+    topic_of = {stream: topic for topic, stream in TOPICS.items()}
+
+    judged = judge(_kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0)
+    got = count_judged(judged, TOPICS, watermark)
+
+    assert got.streams == expected
+    assert 0 < sum(c.late for c in expected.values()) < sum(c.valid for c in expected.values())
+    assert got.rows_in == {topic_of[s]: sum(1 for t, _ in corpus if t is s) for s in {t for t, _ in corpus}}
+    rejects: dict[str, int] = {}
+    for stream, v in verdicts:
+        if v["error"] is not None:
+            rejects[topic_of[stream]] = rejects.get(topic_of[stream], 0) + 1
+    assert got.quarantined == rejects
+    frames = {
+        stream: stream_frame(
+            judged.where(F.col("topic") == topic), stream, ingest_time=NOW, cell_size_deg=0.05
+        ).valid
+        for topic, stream in TOPICS.items()
+    }
+    assert count_batch(frames, watermark) == expected
