@@ -31,6 +31,7 @@ from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, version_of
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
+    CANDIDATE_KINDS,
     Clock,
     StreamCounts,
     count_judged,
@@ -239,16 +240,25 @@ class StreamJob:
                 m.valid[stream.value] = result.counters[f"valid_{stream.value}"]
                 m.late[stream.value] = result.counters[f"late_{stream.value}"]
             lap("watermark")
-            # Segments the counts prove empty are neither written nor listed (a flush writes none).
+            # Segments the counts prove empty are neither written nor listed (a flush writes none). The
+            # candidates' segments keep only the rows a later step can still use (the state's expiry,
+            # applied when writing: a large batch's older fixes would be written only to be filtered out
+            # by every later read); this step's look-ups take all of them from the judged cache.
             empty = _empty_segments(counts)
             written = self.store.write_segments(
-                version, {k: df for k, df in result.segments.items() if k not in empty}
+                version,
+                {
+                    k: live(df, k, result.prune_before) if k in CANDIDATE_KINDS else df
+                    for k, df in result.segments.items()
+                    if k not in empty
+                },
             )
             new_kinds = list(written)
             written.update({k: self.store.empty(k) for k in empty})
             lap("state")
+            this_step = {**written, **{k: result.segments[k] for k in CANDIDATE_KINDS if k not in empty}}
             enriched = final_enriched(
-                state, written, result.watermark_before, result.clock.watermark, self.cfg
+                state, this_step, result.watermark_before, result.clock.watermark, self.cfg
             )
             commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
             lap("enrich")

@@ -34,6 +34,8 @@ from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
+# The kinds the look-ups search (the others are the vehicle events themselves and the de-dup ids).
+CANDIDATE_KINDS = ("gps", "weather", "emergency")
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "vehicle": (
         "id",
@@ -306,8 +308,8 @@ def final_enriched(
 ) -> DataFrame:
     """The vehicle events that become final in this step, enriched against every accepted candidate.
 
-    Separate from :func:`step` so the job can pass the segments *as written* (read back from Parquet)
-    instead of recomputing the de-duplication for the enrichment.
+    Separate from :func:`step` so the job can pass the vehicle segment *as written* (read back from
+    Parquet) instead of recomputing the de-duplication for the enrichment.
     """
     accepted = segments["vehicle"]
     a = _sec(cfg.finalize_after_s)
@@ -327,7 +329,8 @@ def final_enriched(
         "emergency": (cfg.emergency_window_s, 0.0),
     }
     pool: dict[str, DataFrame] = {}
-    for kind, (before, after) in reach.items():
+    for kind in CANDIDATE_KINDS:
+        before, after = reach[kind]
         rows = state[kind].unionByName(segments[kind])
         if w1 is None:
             pool[kind] = rows.limit(0)
