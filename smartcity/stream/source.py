@@ -26,6 +26,10 @@ def kafka_options(settings: Settings, cfg: StreamSettings) -> dict[str, str]:
         "startingOffsets": cfg.starting_offsets,
         # A deleted/compacted offset must not stop the city's pipeline; the gap shows in the metrics.
         "failOnDataLoss": "false",
+        # Consumer tuning (StreamSettings says why): the "kafka." prefix passes them to the consumers.
+        "kafka.fetch.max.wait.ms": str(cfg.kafka_fetch_max_wait_ms),
+        "kafka.max.poll.records": str(cfg.kafka_max_poll_records),
+        "kafka.max.partition.fetch.bytes": str(cfg.kafka_max_partition_fetch_bytes),
     }
     if cfg.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(cfg.max_offsets_per_trigger)

@@ -92,3 +92,6 @@ def test_msk_iam_options_reach_the_kafka_source():
         "weather_data",
         "emergency_data",
     ]
+    # The consumer tuning travels with the MSK options (a range read must not wait out Kafka's 500 ms).
+    assert opts["kafka.fetch.max.wait.ms"] == str(cfg.kafka_fetch_max_wait_ms) == "10"
+    assert opts["kafka.max.poll.records"] == str(cfg.kafka_max_poll_records)
