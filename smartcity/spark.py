@@ -50,6 +50,8 @@ def local_session(
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
         .config("spark.sql.adaptive.enabled", "false")
+        # PySpark's daemon, minus re-reading three zip archives at every Python task (the module says why).
+        .config("spark.python.daemon.module", "smartcity.local.pyspark_daemon")
     )
     if warehouse_dir is not None:
         builder = builder.config("spark.sql.warehouse.dir", str(warehouse_dir))
