@@ -332,7 +332,8 @@ def test_cell_and_partitions(spark):
     row = got[0]
     assert row["cell_id"] == "1030:-3"  # floor(51.5/0.05)=1030 (IEEE: 1030.0000000000002), floor(-2.4)=-3
     assert (row["dt"], row["hour"]) == ("2025-05-31", "23")
-    assert row["ingest_time"] is not None
+    # The micro-batch's ingest time, exactly (collected as a naive local datetime; the session is UTC).
+    assert row["ingest_time"].astimezone(UTC) == NOW
 
 
 def test_one_topic_validated_alone_equals_the_one_pass_over_all_topics(spark):
