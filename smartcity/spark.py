@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -22,6 +23,8 @@ DEFAULT_SHUFFLE_PARTITIONS = 4
 # stream job's former native validation (dozens of checks per message in one projection) on 181k
 # simulator messages: 4.1-5.0 s -> 2.7 s warm. (On AWS Glue the JVM's options are Glue's.)
 JAVA_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods"
+# Spark's log configuration with the per-record Kafka consumer warning silenced (the file says why).
+LOG4J2_CONFIG = resources.files("smartcity") / "log4j2.properties"
 
 
 def local_session(
@@ -35,13 +38,14 @@ def local_session(
     """Get or create the local session, all timestamps in UTC (the lake's partitions are UTC)."""
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
     jars = ",".join(str(p) for p in jvm.spark_extra_jars())
+    java_options = f"{JAVA_OPTIONS} -Dlog4j2.configurationFile={LOG4J2_CONFIG}"
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("SMARTCITY_SPARK_MASTER", "local[2]"))
         .config("spark.jars", jars)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", JAVA_OPTIONS)
-        .config("spark.executor.extraJavaOptions", JAVA_OPTIONS)
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
         # Progress bars only for a person at a terminal; in logs they are megabytes of noise.
