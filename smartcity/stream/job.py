@@ -25,6 +25,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import enriched_columns, raw_columns, spark_schema
+from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.settings import StreamSettings
@@ -103,6 +104,7 @@ class StreamJob:
 
     def _step(self, batch_id: int, kafka_df: DataFrame, *, flush: bool) -> BatchMetrics:
         started = time.monotonic()
+        engine_before = engine_counts(self.spark)
         version = version_of(batch_id, flush)
         commit = StepCommit(self.fs, self.lake, self.checkpoint, version)
         ingest_time = commit.begin()
@@ -148,6 +150,8 @@ class StreamJob:
         self.store.collect_garbage()
         lap("commit")  # state version, old segments removed
         metrics.duration_s = round(time.monotonic() - started, 3)
+        spent = engine_counts(self.spark) - engine_before
+        metrics.spark_jobs, metrics.generated_classes = spent.jobs, spent.generated_classes
         emit(
             metrics,
             fs=self.fs,

@@ -39,6 +39,9 @@ class BatchMetrics:
     # for the enrichment); None for a flush.
     raw_visible_s: float | None = None
     totals: dict[str, int] = field(default_factory=dict)
+    # What the step cost Spark (``smartcity.stream.engine``): jobs run, classes compiled by code generation.
+    spark_jobs: int = 0
+    generated_classes: int = 0
     # Wall seconds per phase of the step (validate, raw, quarantine, state, enrich, publish, ...): where a
     # slow batch spends its time, without the Spark UI.
     phases: dict[str, float] = field(default_factory=dict)
