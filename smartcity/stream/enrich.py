@@ -1,19 +1,18 @@
-"""The enrichment rules of issue 4 as one pure function over static DataFrames.
+"""The enrichment rules as one pure function over static DataFrames.
 
 ``enrich`` answers, for a set of *final* vehicle events, the three look-ups against candidate events
 (the caller decides which events are final and which candidates may still be considered: see
 ``smartcity.stream.step``). One shuffle brings every vehicle event and GPS fix of a device into one
 partition; one Python pass per partition (``mapInArrow``) then answers all three look-ups with the
-vectorised functions of ``smartcity.stream.lookup``. Weather reports and Active emergencies are few
-(the state holds 15.7 and 30.7 minutes of them at the defaults), so they travel to every task with the
-function, like the small side of a broadcast join, and the vehicles are never shuffled by cell or
-joined back. Every tie rule is a total order, so the choice is deterministic whatever the partitioning.
+vectorised functions of ``smartcity.stream.lookup``. Weather and emergency reports are few (the state
+holds their windows' worth), so they travel to every task with the function, like the small side of a
+broadcast join, and the vehicles are never shuffled by cell or joined back. Every tie rule is a total
+order, so the choice is deterministic whatever the partitioning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +29,6 @@ from smartcity.contract import (
 )
 from smartcity.stream.geo import partition_columns
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
-from smartcity.stream.overlap import run_all
 from smartcity.stream.settings import StreamSettings
 
 VEHICLE_OWN = ENRICHED_VEHICLE_FIELDS
@@ -57,9 +55,21 @@ def _positions(index: np.ndarray) -> pa.Array:
     return pa.array(index, mask=index == NONE)
 
 
-def _collect(df: DataFrame) -> pa.Table:
-    """A small frame (weather, emergency candidates) as an Arrow table on the driver."""
-    return pa.Table.from_pylist([row.asDict() for row in df.collect()], schema=to_arrow_schema(df.schema))
+def _collect_both(weather: DataFrame, incidents: DataFrame) -> tuple[pa.Table, pa.Table]:
+    """Two small frames as Arrow tables on the driver, in one Spark job (one frame with both's columns)."""
+    w = weather.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in incidents.schema])
+    i = incidents.select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in weather.schema], "*")
+    both = w.withColumn("_weather", F.lit(True)).unionAll(i.withColumn("_weather", F.lit(False)))
+    rows = both.collect()
+
+    def table(frame: DataFrame, start: int, is_weather: bool) -> pa.Table:
+        names = frame.columns
+        data = [
+            dict(zip(names, r[start : start + len(names)], strict=True)) for r in rows if r[-1] is is_weather
+        ]
+        return pa.Table.from_pylist(data, schema=to_arrow_schema(frame.schema))
+
+    return table(weather, 0, True), table(incidents, len(weather.columns), False)
 
 
 def weather_candidates(weather: DataFrame) -> DataFrame:
@@ -74,10 +84,10 @@ def weather_candidates(weather: DataFrame) -> DataFrame:
 
 
 def incident_candidates(emergency: DataFrame) -> DataFrame:
-    """Active emergency reports with a location, with their time as microseconds."""
-    return emergency.where(
-        (F.col("status") == "Active") & F.col("latitude").isNotNull() & F.col("longitude").isNotNull()
-    ).select(F.unix_micros("event_time").alias("t"), "incident_id", "type", "latitude", "longitude")
+    """Emergency reports of every status (a Resolved one ends its incident), time as microseconds."""
+    return emergency.select(
+        F.unix_micros("event_time").alias("i_t"), "incident_id", "type", "status", "latitude", "longitude"
+    )
 
 
 def look_up(
@@ -94,11 +104,12 @@ def look_up(
     weather_t = _micros(weather.column("t"))
     weather_cell = _strings(weather.column("cell_id"))
     weather_id = _strings(weather.column("id"))
-    incident_t = _micros(incidents.column("t"))
+    incident_t = _micros(incidents.column("i_t"))
     incident_lat = _doubles(incidents.column("latitude"))
     incident_lon = _doubles(incidents.column("longitude"))
     incident_id = _strings(incidents.column("incident_id"))
     incident_type = _strings(incidents.column("type"))
+    incident_status = _strings(incidents.column("status"))
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         received = list(batches)
@@ -132,6 +143,7 @@ def look_up(
             incident_lon,
             incident_id,
             incident_type,
+            incident_status,
             emergency_window_us,
             cfg.emergency_radius_km,
         )
@@ -164,11 +176,9 @@ def enrich(
     """One row per vehicle event (``vehicles`` must be distinct by ``id``), left-joined with the rules.
 
     Output: ``enriched_columns()`` in order, then the partition columns ``dt``/``hour`` of the event time.
-    Runs two small jobs now (the weather and emergency candidates to the driver); the rest is lazy.
+    Runs one small job now (the weather and emergency candidates to the driver); the rest is lazy.
     """
-    weather_rows, incident_rows = run_all(
-        [partial(_collect, weather_candidates(weather)), partial(_collect, incident_candidates(emergency))]
-    )
+    weather_rows, incident_rows = _collect_both(weather_candidates(weather), incident_candidates(emergency))
     v = vehicles.select(F.col("id").alias("event_id"), *VEHICLE_OWN, F.lit(True).alias("_vehicle"))
     fixes = gps.where(F.col("device_id").isNotNull()).select(
         "device_id",

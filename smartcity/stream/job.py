@@ -1,9 +1,10 @@
 """The streaming job: Kafka (five topics, one source) → raw, quarantine and vehicle_enriched, exactly once.
 
-One Structured Streaming query with ``foreachBatch``; each micro-batch is a *step* (see ``sink`` for the
-publish protocol and ``step`` for the event-time rules). Runs the same on a laptop (``smartcity
-stream``) and on Glue (``glue_streaming/job.py``): only the session, the Kafka auth options and the
-metrics client differ, and they are passed in.
+One Structured Streaming query with ``foreachBatch``; each micro-batch is a *step*, planned by the pure
+``smartcity.stream.step.plan_step``. This driver loads the state, judges the batch, writes what the plan
+says, publishes (``smartcity.stream.sink``), commits the state and reports. Runs the same on a laptop
+(``smartcity stream``) and on Glue (``glue_streaming/job.py``): only the session, the Kafka auth options
+and the metrics client differ, and they are passed in.
 """
 
 from __future__ import annotations
@@ -12,53 +13,37 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from smartcity.config import Settings, Stream
-from smartcity.contract import enriched_columns, raw_columns, spark_schema
+from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.settings import StreamSettings
-from smartcity.stream.sink import StepCommit, version_of
+from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
-    CANDIDATE_KINDS,
+    ENRICHED_TABLE,
     Clock,
-    StreamCounts,
+    JudgedCounts,
+    StepPlan,
     count_judged,
-    final_enriched,
-    live,
-    state_cutoffs,
-    step,
+    plan_step,
+    state_schema,
 )
-from smartcity.stream.store import Segment, StateStore, StateVersion, state_schemas
-from smartcity.stream.validate import Validated, judge, stream_frame, validate
+from smartcity.stream.stepid import StepId
+from smartcity.stream.store import Segment, StateStore, StateVersion, WrittenSegment
+from smartcity.stream.validate import judge, stream_frame
 
 log = logging.getLogger("smartcity.stream")
-
-KAFKA_SCHEMA = T.StructType(
-    [
-        T.StructField("key", T.BinaryType()),
-        T.StructField("value", T.BinaryType()),
-        T.StructField("topic", T.StringType()),
-        T.StructField("partition", T.IntegerType()),
-        T.StructField("offset", T.LongType()),
-        T.StructField("timestamp", T.TimestampType()),
-    ]
-)
-RAW_TABLE = "raw/{stream}"
-QUARANTINE_TABLE = "quarantine"
-ENRICHED_TABLE = "enriched/vehicle_enriched"
 
 
 @dataclass
@@ -69,7 +54,7 @@ class RunResult:
 
 
 class StreamJob:
-    """Owns the per-step logic; ``run`` drives it from a Kafka stream, ``flush`` closes open windows."""
+    """Runs steps: ``run`` drives them from a Kafka stream, ``flush`` closes the open windows."""
 
     def __init__(
         self,
@@ -86,216 +71,148 @@ class StreamJob:
         self.fs = LakeFS(spark)
         self.lake = settings.lake_uri
         self.checkpoint = settings.checkpoint_uri
-        raw_schemas = {s.value: spark_schema(raw_columns(s)) for s in Stream}
-        self.store = StateStore(spark, self.fs, self.checkpoint, state_schemas(raw_schemas))
         self.topics = settings.topics.all()
+        self.stream_of = {topic: stream for stream, topic in self.topics.items()}
+        self.state_schema = state_schema({s: spark_schema(raw_columns(s)) for s in Stream})
+        self.store = StateStore(spark, self.fs, self.checkpoint, self.state_schema)
         self.cloudwatch = cloudwatch
         self.job_name = job_name
         self._stop = threading.Event()
         self.batches = 0
-        self._frame_schemas: dict[Stream, T.StructType] = {}
         self._query: Any | None = None  # the running StreamingQuery (for the Kafka source's lag metric)
 
     # ----------------------------------------------------------------- one step
     def process_batch(self, kafka_df: DataFrame, batch_id: int) -> None:
         """``foreachBatch`` callback: one micro-batch is one step."""
-        self._step(batch_id, kafka_df, flush=False)
+        self.run_step(StepId(batch_id), kafka_df)
         self.batches += 1
 
-    def _step(self, batch_id: int, kafka_df: DataFrame, *, flush: bool) -> BatchMetrics:
-        started = time.monotonic()
+    def run_step(self, step: StepId, kafka_df: DataFrame | None) -> BatchMetrics:
+        """Judge, plan, write, publish and commit one step (``kafka_df`` None: a flush)."""
+        laps = _Laps()
         engine_before = engine_counts(self.spark)
-        version = version_of(batch_id, flush)
-        commit = StepCommit(self.fs, self.lake, self.checkpoint, version)
+        commit = StepCommit(self.fs, self.lake, self.checkpoint, step)
         ingest_time = commit.begin()
-        previous = self.store.latest(below=version)
+        previous = self.store.latest(before=step)
         clock = previous.clock if previous else Clock()
-        cutoffs = state_cutoffs(clock.watermark, self.cfg) if clock.watermark else {}
-        state = {k: live(df, k, cutoffs) for k, df in self.store.frames(previous).items()}
-
-        # One partition per core: 5 topics x N partitions of small tasks cost more than they parallelise.
-        parallelism = self.spark.sparkContext.defaultParallelism
-        if kafka_df.rdd.getNumPartitions() > parallelism:
-            kafka_df = kafka_df.coalesce(parallelism)
+        state = self.store.frames(previous)
         judged = None
-        validated: dict[Stream, Validated] = {}
-        if flush:
-            # A flush step has no input: frames the optimizer knows are empty, so the raw and quarantine
-            # plans over them are pruned instead of running their jobs (most of a flush's cost).
-            validated = {s: Validated(s, self._empty_frame(s, ingest_time)) for s in self.topics}
-        else:
-            # Every message judged in one pass and kept: each table, count and state segment reads it.
-            judged = judge(
-                kafka_df,
-                {topic: stream for stream, topic in self.topics.items()},
-                ingest_time=ingest_time,
-                max_future_s=self.cfg.max_future_s,
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            for stream, topic in self.topics.items():
-                validated[stream] = stream_frame(
-                    judged.where(F.col("topic") == topic),
-                    stream,
-                    ingest_time=ingest_time,
-                    cell_size_deg=self.cfg.cell_size_deg,
-                )
-        lap = _Laps({}, since=started)
-        lap("prepare")  # state version, state frames, the plans
         try:
-            metrics = self._publish(
-                batch_id, version, flush, commit, ingest_time, previous, clock, state, judged, validated, lap
+            counts, batch = JudgedCounts(), None
+            if kafka_df is not None:
+                judged = self._judge(kafka_df, ingest_time, clock)
+                counts = count_judged(judged, self.stream_of)  # the one job that materialises it
+                batch = {
+                    stream: stream_frame(
+                        judged.where(F.col("topic") == topic), stream, cell_size_deg=self.cfg.cell_size_deg
+                    )
+                    for stream, topic in self.topics.items()
+                }
+            laps("validate")
+            plan = plan_step(
+                state, clock, batch, counts, self.cfg, ingest_time=ingest_time, schema=self.state_schema
             )
+            written, enriched, raw_visible = self._write(step, commit, plan, laps)
         finally:
             if judged is not None:
                 judged.unpersist()
+        commit.publish()
+        laps("publish")
+        metrics = self._commit(step, previous, plan, written, enriched, ingest_time)
         self.store.collect_garbage()
-        lap("commit")  # state version, old segments removed
-        metrics.duration_s = round(time.monotonic() - started, 3)
+        laps("commit")
+        metrics.raw_visible_s = raw_visible
+        metrics.phases = laps.phases
+        metrics.duration_s = round(laps.total(), 3)
         spent = engine_counts(self.spark) - engine_before
         metrics.spark_jobs, metrics.generated_classes = spent.jobs, spent.generated_classes
         emit(
             metrics,
             fs=self.fs,
             lake_uri=self.lake,
-            version=version,
+            step=step,
             cloudwatch=self.cloudwatch,
             namespace=self.cfg.cloudwatch_namespace,
             job_name=self.job_name,
         )
         return metrics
 
-    def _empty_frame(self, stream: Stream, ingest_time: datetime) -> DataFrame:
-        """A validated frame with no rows (the flush step's input): only the schema of the validation.
+    def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: Clock) -> DataFrame:
+        """Every message's verdict, kept: each table, count and state row of the step reads it."""
+        # One partition per core: 5 topics x N partitions of small tasks cost more than they parallelise.
+        parallelism = self.spark.sparkContext.defaultParallelism
+        if kafka_df.rdd.getNumPartitions() > parallelism:
+            kafka_df = kafka_df.coalesce(parallelism)
+        return judge(
+            kafka_df,
+            self.stream_of,
+            ingest_time=ingest_time,
+            max_future_s=self.cfg.max_future_s,
+            watermark=clock.watermark,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
 
-        The schema is taken from an unexecuted plan once per job; a flush reads nothing.
-        """
-        schema = self._frame_schemas.get(stream)
-        if schema is None:
-            schema = validate(
-                self.spark.createDataFrame([], KAFKA_SCHEMA).limit(0),
-                stream,
-                ingest_time=ingest_time,
-                max_future_s=self.cfg.max_future_s,
-                cell_size_deg=self.cfg.cell_size_deg,
-            ).frame.schema
-            self._frame_schemas[stream] = schema
-        # limit(0): see ``flush``; an opaque empty RDD would still run a job per plan built on it.
-        return self.spark.createDataFrame([], schema).limit(0)
-
-    def _publish(
-        self,
-        batch_id: int,
-        version: int,
-        flush: bool,
-        commit: StepCommit,
-        ingest_time: datetime,
-        previous: StateVersion | None,
-        clock: Clock,
-        state: dict[str, DataFrame],
-        judged: DataFrame | None,
-        validated: dict[Stream, Validated],
-        lap: _Laps,
-    ) -> BatchMetrics:
-        m = BatchMetrics(batch_id=batch_id, flush=flush, ingest_time=ingest_time.isoformat())
-        m.kafka_offsets_behind = _offsets_behind(self._query)
-        m.phases = lap.into
-        counts: dict[Stream, StreamCounts] = {}  # a flush judges nothing
-        if judged is not None:
-            # The one job over the judged messages (it materialises the cache): the metrics' messages and
-            # rejects per topic, and the valid/late counts and event-time range the watermark step needs.
-            summary = count_judged(
-                judged, {topic: stream for stream, topic in self.topics.items()}, clock.watermark
-            )
-            m.rows_in, m.quarantined, counts = summary.rows_in, summary.quarantined, summary.streams
-        lap("validate")
-
-        # The raw and quarantine tables do not feed the enrichment: they are written and *published* on a
-        # background thread while the watermark, the state and the enriched rows are computed, so raw rows
-        # become visible seconds before the step ends (smartcity.stream.overlap says why threads help).
+    def _write(
+        self, step: StepId, commit: StepCommit, plan: StepPlan, laps: _Laps
+    ) -> tuple[WrittenSegment, int, float | None]:
+        """Write the plan's outputs. Raw and quarantine do not feed the enrichment, so they are written and
+        published on a background thread while the state and the enriched rows are written: raw rows
+        become visible before the step ends. Returns the state written, the enriched row count and when
+        raw became visible (seconds into the step)."""
         background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartcity-raw")
-        raw_done = None
         try:
-            if not flush:  # a flush reads no messages: no raw or quarantine rows
-                quarantine = None
-                for v in validated.values():
-                    quarantine = (
-                        v.quarantined if quarantine is None else quarantine.unionByName(v.quarantined)
-                    )
-                assert quarantine is not None
-                outputs = [
-                    *[
-                        (RAW_TABLE.format(stream=stream.value), v.valid, ("dt", "hour"))
-                        for stream, v in validated.items()
-                    ],
-                    (QUARANTINE_TABLE, quarantine, ("dt",)),
-                ]
-                # Quarantine partitions by the step's one ingest date; a stream whose event times lie in
-                # one hour has one raw partition: both are written by one task without a shuffle (which
-                # only spreads many partition values over tasks; one task writes one file per value).
-                one_partition = {QUARANTINE_TABLE} | {
-                    RAW_TABLE.format(stream=stream.value)
-                    for stream, c in counts.items()
-                    if c.oldest is not None and c.newest is not None and _hour(c.oldest) == _hour(c.newest)
-                }
-                raw_done = background.submit(_stage_and_publish, commit, outputs, one_partition)
-
-            frames = {s: v.valid for s, v in validated.items()}
-            result = step(state, clock, frames, self.cfg, flush=flush, counts=counts)
-            for stream in Stream:
-                m.valid[stream.value] = result.counters[f"valid_{stream.value}"]
-                m.late[stream.value] = result.counters[f"late_{stream.value}"]
-            lap("watermark")
-            # Segments the counts prove empty are neither written nor listed (a flush writes none). The
-            # candidates' segments keep only the rows a later step can still use (the state's expiry,
-            # applied when writing: a large batch's older fixes would be written only to be filtered out
-            # by every later read); this step's look-ups take all of them from the judged cache.
-            empty = _empty_segments(counts)
-            written = self.store.write_segments(
-                version,
-                {
-                    k: live(df, k, result.prune_before) if k in CANDIDATE_KINDS else df
-                    for k, df in result.segments.items()
-                    if k not in empty
-                },
+            raw_done: Future[float] | None = None
+            if plan.tables:
+                raw_done = background.submit(_stage_and_publish, commit, plan.tables)
+            written = self.store.write(step, plan.segments)
+            laps("state")
+            observation = Observation("enriched_rows")
+            enriched = plan.enriched(written.frames["vehicle"]).observe(
+                observation, F.count(F.lit(1)).alias("rows")
             )
-            new_kinds = list(written)
-            written.update({k: self.store.empty(k) for k in empty})
-            lap("state")
-            this_step = {**written, **{k: result.segments[k] for k in CANDIDATE_KINDS if k not in empty}}
-            enriched = final_enriched(
-                state, this_step, result.watermark_before, result.clock.watermark, self.cfg
-            )
-            commit.stage(ENRICHED_TABLE, enriched, ("dt", "hour"))
-            lap("enrich")
+            commit.stage_all([TableOutput(ENRICHED_TABLE, enriched, ("dt", "hour"), single_task=False)])
+            enriched_rows = int(observation.get["rows"])
+            laps("enrich")
+            raw_visible = None
             if raw_done is not None:
-                m.raw_visible_s = round(raw_done.result() - lap.start, 3)
-                lap("raw+quarantine")  # only the wait left after state and enrichment
+                raw_visible = round(raw_done.result() - laps.start, 3)
+                laps("raw+quarantine")  # only the wait left after state and enrichment
+            return written, enriched_rows, raw_visible
         finally:
             background.shutdown(wait=True)  # never leave a write running behind a failed step
 
-        m.vehicle_accepted = written["vehicle"].count()
-        m.vehicle_late_distinct = written["late_ids"].count()
-        enriched_schema = spark_schema(enriched_columns())
-        m.enriched = (
-            self.spark.read.schema(enriched_schema)
-            .parquet(join_uri(commit.staging_uri, ENRICHED_TABLE))
-            .count()
-        )
-        lap("counts")
+    def _commit(
+        self,
+        step: StepId,
+        previous: StateVersion | None,
+        plan: StepPlan,
+        written: WrittenSegment,
+        enriched: int,
+        ingest_time: datetime,
+    ) -> BatchMetrics:
+        """Commit the state version (the step's last write) and return the step's metrics."""
+        counts = plan.counts
+        m = BatchMetrics(batch_id=step.batch_id, flush=step.flush, ingest_time=ingest_time.isoformat())
+        m.kafka_offsets_behind = _offsets_behind(self._query)
+        m.rows_in, m.quarantined = dict(counts.rows_in), dict(counts.quarantined)
+        for stream in Stream:
+            c = counts.streams.get(stream)
+            m.valid[stream.value] = c.valid if c else 0
+            m.late[stream.value] = c.late if c else 0
+        m.vehicle_accepted = written.rows.get("vehicle", 0)
+        m.vehicle_late_distinct = written.rows.get("late_ids", 0)
+        m.enriched = enriched
 
-        commit.publish()
-        lap("publish")
-
-        new_clock = result.clock
-        segments = self._live_segments(previous, result.prune_before)
-        for kind in new_kinds:
-            newest = (
-                datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-                if new_clock.max_event_time is None
-                else new_clock.max_event_time
-            )
-            if kind == "late_ids":
-                newest = (result.watermark_before or newest) + _seconds(self.cfg.dedup_horizon_s)
-            segments.append(Segment(kind, version, newest.isoformat()))
+        segments = [
+            s
+            for s in (previous.segments if previous else [])
+            if s.kind not in plan.prune_before
+            or datetime.fromisoformat(s.newest) >= plan.prune_before[s.kind]
+        ]
+        segments += [
+            Segment(kind, step.key, written.newest[kind].isoformat())
+            for kind, rows in written.rows.items()
+            if rows > 0
+        ]
         totals = dict(previous.totals) if previous else {}
         for key, value in {
             **{f"rows_in_{t}": n for t, n in m.rows_in.items()},
@@ -306,51 +223,38 @@ class StreamJob:
             "enriched": m.enriched,
         }.items():
             totals[key] = totals.get(key, 0) + value
-        self.store.commit(StateVersion(version, batch_id, new_clock, segments, totals))
+        self.store.commit(StateVersion(step, plan.clock, segments, totals))
 
         m.totals = totals
-        m.watermark = new_clock.watermark.isoformat() if new_clock.watermark else None
-        m.max_event_time = new_clock.max_event_time.isoformat() if new_clock.max_event_time else None
-        if result.batch_max_event_time is not None:
-            m.event_time_lag_s = round((ingest_time - result.batch_max_event_time).total_seconds(), 3)
+        m.watermark = plan.clock.watermark.isoformat() if plan.clock.watermark else None
+        m.max_event_time = plan.clock.max_event_time.isoformat() if plan.clock.max_event_time else None
+        newest = [c.newest for c in counts.streams.values() if c.newest is not None]
+        if newest:
+            m.event_time_lag_s = round((ingest_time - max(newest)).total_seconds(), 3)
         return m
-
-    @staticmethod
-    def _live_segments(previous: StateVersion | None, cutoffs: dict[str, datetime]) -> list[Segment]:
-        if previous is None:
-            return []
-        return [
-            s
-            for s in previous.segments
-            if s.kind not in cutoffs or datetime.fromisoformat(s.newest) >= cutoffs[s.kind]
-        ]
 
     # ------------------------------------------------------------ life cycle
     def recover(self) -> None:
-        """Roll back steps that published files but never committed and that Spark will not replay.
+        """Roll back flush steps that published files but never committed.
 
         Spark replays an uncommitted micro-batch itself (and the step's ``begin`` cleans up), but a flush
-        step exists only in this job, so an interrupted flush is undone here before anything else runs.
+        exists only in this job, so an interrupted flush is undone here before anything else runs.
         """
         latest = self.store.latest()
-        committed = latest.version if latest else -1
         records = join_uri(self.checkpoint, "sink", "records")
         for name in self.fs.list_names(records):
             if not name.endswith(".json") or not name[0].isdigit():
                 continue
-            version = int(name.split(".")[0])
-            if version > committed and version % 2 == 1:
-                StepCommit(self.fs, self.lake, self.checkpoint, version).rollback()
+            step = StepId.from_key(name.removesuffix(".json"))
+            if step.flush and (latest is None or step > latest.step):
+                StepCommit(self.fs, self.lake, self.checkpoint, step).rollback()
 
     def flush(self) -> BatchMetrics | None:
         """Close every open window (end of an --available-now drain): one step with no input."""
         latest = self.store.latest()
-        if latest is None or latest.version % 2 == 1:
+        if latest is None or latest.step.flush:
             return None
-        # limit(0): the optimizer knows this relation is empty (a createDataFrame([]) is an opaque RDD to
-        # it) and prunes every plan built on it, so the flush runs only the enrichment's jobs.
-        empty = self.spark.createDataFrame([], KAFKA_SCHEMA).limit(0)
-        return self._step(latest.batch_id, empty, flush=True)
+        return self.run_step(StepId(latest.step.batch_id, flush=True), None)
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -400,41 +304,27 @@ class StreamJob:
         return RunResult(self.batches, flushed, by_signal)
 
 
-def _stage_and_publish(
-    commit: StepCommit, outputs: list[tuple[str, DataFrame, tuple[str, ...]]], one_partition: set[str]
-) -> float:
+def _stage_and_publish(commit: StepCommit, outputs: tuple[TableOutput, ...]) -> float:
     """Write the tables and publish them at once; returns the monotonic time they became visible."""
-    commit.stage_all(outputs, one_partition)
-    commit.publish(tables=[table for table, _, _ in outputs])
+    commit.stage_all(outputs)
+    commit.publish(tables=[output.table for output in outputs])
     return time.monotonic()
 
 
-def _hour(instant: datetime) -> datetime:
-    """The UTC hour an instant falls in (the raw tables' ``dt``/``hour`` partition)."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _empty_segments(counts: Mapping[Stream, StreamCounts]) -> set[str]:
-    """State kinds this step adds no rows to, by the batch's counts (a flush has no counts: all)."""
-    ontime = {s: c.valid - c.late for s, c in counts.items()}
-    late_vehicles = counts[Stream.VEHICLE].late if Stream.VEHICLE in counts else 0
-    empty = {kind for kind in ("vehicle", "gps", "weather", "emergency") if ontime.get(Stream(kind), 0) == 0}
-    if late_vehicles == 0:
-        empty.add("late_ids")
-    return empty
-
-
 class _Laps:
-    """Records the wall time since the previous lap under a phase name."""
+    """Wall seconds per phase of a step, each lap measured from the previous one."""
 
-    def __init__(self, into: dict[str, float], since: float | None = None) -> None:
-        self.into = into
-        self.start = self.last = time.monotonic() if since is None else since
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.start = self.last = time.monotonic()
 
     def __call__(self, phase: str) -> None:
         now = time.monotonic()
-        self.into[phase] = round(now - self.last, 3)
+        self.phases[phase] = round(now - self.last, 3)
         self.last = now
+
+    def total(self) -> float:
+        return time.monotonic() - self.start
 
 
 def _offsets_behind(query: Any | None) -> float | None:
@@ -457,9 +347,3 @@ def _stop_between_batches(query: Any, timeout_s: float = 120.0) -> None:
     while time.monotonic() < deadline and query.isActive and query.status.get("isTriggerActive"):
         time.sleep(0.2)
     query.stop()
-
-
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)

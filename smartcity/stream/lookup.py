@@ -5,12 +5,9 @@ tables) and are plain functions of numpy arrays, so they are tested without Spar
 vehicle event, the *index* of the chosen candidate (-1 when none): the caller takes the payload columns
 from its own Arrow table, so no value is converted on the way.
 
-Why not Spark operators (the design until 2026-11-30): the as-of look-ups were window functions, one
-shuffle and one or two sorts of vehicles and candidates together per look-up, and the emergency rule a
-banded range join (a city is a few radii wide, so each vehicle met most of the incidents of the last
-30 minutes) with ``count(distinct)`` and a join back. On the simulator's 60,000 vehicle events that was
-~17 s of a micro-batch on two cores, ~11 s of it the emergency join; here the three look-ups take well
-under a second per partition. ``merge_asof`` is pandas' as-of join (a single sorted sweep per key).
+Answering them in one pass over arrays per partition, rather than as Spark window functions and a
+range join, saves the shuffles, sorts and join back those need (``merge_asof`` is pandas' as-of join,
+one sorted sweep per key).
 
 Time is int64 microseconds since the epoch throughout (Spark's own unit), so window edges are exact.
 """
@@ -133,6 +130,42 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, a)))
 
 
+def _current_until(
+    incident_t: np.ndarray,
+    incident_id: np.ndarray,
+    incident_status: np.ndarray,
+    incident_type: np.ndarray,
+    incident_lat: np.ndarray,
+    incident_lon: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reports with an incident id in "report order", and per report the time its successor takes over.
+
+    Report order is (incident id, time, ``Active`` before any other status, type, latitude, longitude,
+    input position): reports equal up to the input position are alike in everything the look-up
+    outputs, so the answer does not depend on the input order.
+    A report is its incident's current one at t iff ``time <= t < until``; ``until`` is the next
+    report's time in that order (the maximum int64 for an incident's last report), so a report followed
+    at the same instant is never current. Returns (input positions in report order, until).
+    """
+    frame = pd.DataFrame(
+        {
+            "i": incident_id,
+            "t": incident_t,
+            "s": incident_status != "Active",
+            "y": incident_type,
+            "la": incident_lat,
+            "lo": incident_lon,
+        }
+    )
+    frame = frame[pd.notna(incident_id)].sort_values(["i", "t", "s", "y", "la", "lo"], kind="stable")
+    order = frame.index.to_numpy()
+    ids, t = incident_id[order], incident_t[order]
+    until = np.full(len(order), np.iinfo(np.int64).max, dtype=np.int64)
+    same = ids[1:] == ids[:-1]
+    until[:-1][same] = t[1:][same]
+    return order, until
+
+
 def nearby_incidents(
     vehicle_t: np.ndarray,
     vehicle_lat: np.ndarray,
@@ -142,16 +175,25 @@ def nearby_incidents(
     incident_lon: np.ndarray,
     incident_id: np.ndarray,
     incident_type: np.ndarray,
+    incident_status: np.ndarray,
     window_us: int,
     radius_km: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per vehicle event: the nearest incident report in [t − window, t] within the radius, and how many
-    distinct incident ids are.
+    """Per vehicle event at t: the nearest incident active at t within the radius, and how many are.
 
-    The candidates are the Active reports (the caller filters them). Returns (index of the nearest
-    report or ``NONE``, its distance in km or NaN, the distinct count). Ties: the smaller incident id,
-    then the smaller type (reports are ordered so ``argmin``'s first minimum is that one). Vehicles
-    without a location match nothing.
+    The report that counts for an incident at t is its latest report at or before t; the incident is
+    active iff that report's status is ``Active`` and t − window <= its time <= t, and in range iff the
+    distance to that report's location is <= radius (all edges inclusive). Any status other than
+    ``Active`` ends an incident as ``Resolved`` does; at the same instant ``Active`` comes first, so an
+    incident reported Active and Resolved at once is not active (further ties: ``_current_until``).
+    Pass every report (Active and Resolved), not only the Active ones. Reports older than t − window may
+    be left out, which never changes the answer (a latest report that old fails the window, and so would
+    any report older still). Reports without an incident id, and vehicles without a location, match nothing.
+
+    Returns (index of the nearest active report or ``NONE``, its distance in km or NaN, the count of
+    distinct active incidents in range). At most one report per incident is current at t, so the count
+    is a plain count; ties at equal distance: the smaller incident id (candidates are in id order, so
+    ``argmin``'s first minimum is that one).
     """
     n = len(vehicle_t)
     nearest = np.full(n, NONE, dtype=np.int64)
@@ -160,23 +202,35 @@ def nearby_incidents(
     located = ~(np.isnan(vehicle_lat) | np.isnan(vehicle_lon))
     if n == 0 or len(incident_t) == 0 or not located.any():
         return nearest, distance, count
-    order = pd.DataFrame({"i": incident_id, "y": incident_type}).sort_values(["i", "y"], kind="stable").index
-    order = order.to_numpy()
-    ids = incident_id[order]
-    # Start of each incident id's run of reports, for the distinct count (logical_or per run).
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    et, elat, elon = incident_t[order], incident_lat[order], incident_lon[order]
+    order, until = _current_until(
+        incident_t, incident_id, incident_status, incident_type, incident_lat, incident_lon
+    )
     rows = np.flatnonzero(located)
-    chunk = max(1, PAIRS_PER_CHUNK // len(et))
+    t_min, t_max = vehicle_t[rows].min(), vehicle_t[rows].max()
+    et = incident_t[order]
+    # Only Active reports can make an incident active; keep those current and in the window for some
+    # located vehicle (the Resolved ones have done their part through ``until``).
+    keep = (
+        (incident_status[order] == "Active")
+        & (et < until)
+        & (et <= t_max)
+        & (until > t_min)
+        & (et >= t_min - window_us)
+    )
+    order, until, et = order[keep], until[keep], et[keep]
+    if len(order) == 0:
+        return nearest, distance, count
+    elat, elon = incident_lat[order], incident_lon[order]
+    chunk = max(1, PAIRS_PER_CHUNK // len(order))
     for lo in range(0, len(rows), chunk):
         r = rows[lo : lo + chunk]
-        age = vehicle_t[r][:, None] - et[None, :]
+        t = vehicle_t[r][:, None]
         d = haversine_km(vehicle_lat[r][:, None], vehicle_lon[r][:, None], elat[None, :], elon[None, :])
-        ok = (age >= 0) & (age <= window_us) & (d <= radius_km)
+        ok = (et[None, :] <= t) & (t < until[None, :]) & (t - et[None, :] <= window_us) & (d <= radius_km)
         any_ok = ok.any(axis=1)
         best = np.argmin(np.where(ok, d, np.inf), axis=1)
         hit = r[any_ok]
         nearest[hit] = order[best[any_ok]]
         distance[hit] = d[any_ok, best[any_ok]]
-        count[r] = np.logical_or.reduceat(ok, starts, axis=1).sum(axis=1)
+        count[r] = ok.sum(axis=1)
     return nearest, distance, count

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.stepid import StepId
 
 log = logging.getLogger("smartcity.stream")
 
@@ -50,9 +51,8 @@ class BatchMetrics:
         return json.dumps({"event": "stream_batch", **asdict(self)}, sort_keys=True)
 
 
-def metrics_uri(lake_uri: str, version: int) -> str:
-    batch, sub = divmod(version, 2)
-    return join_uri(lake_uri, "_metrics", "stream", f"batch-{batch:012d}-{sub}.json")
+def metrics_uri(lake_uri: str, step: StepId) -> str:
+    return join_uri(lake_uri, "_metrics", "stream", f"step-{step.key}.json")
 
 
 def emit(
@@ -60,14 +60,14 @@ def emit(
     *,
     fs: LakeFS,
     lake_uri: str,
-    version: int,
+    step: StepId,
     cloudwatch: Any | None = None,
     namespace: str | None = None,
     job_name: str = "smartcity",
 ) -> None:
     line = metrics.to_json()
     print(line, file=sys.stderr, flush=True)
-    fs.write_text(metrics_uri(lake_uri, version), line)
+    fs.write_text(metrics_uri(lake_uri, step), line)
     if cloudwatch is not None and namespace:
         put_cloudwatch(cloudwatch, namespace, job_name, metrics)
 

@@ -30,6 +30,9 @@ class StreamSettings(BaseModel):
     kafka_max_partition_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # Event-time watermark = newest event time seen on ANY stream minus this delay (the "max" policy).
     watermark_delay_s: float = Field(default=30.0, ge=0)
+    # A step's newest event time moves the watermark at most this far past its ingest time: a producer
+    # whose clock runs ahead does not make everyone else's events late (its own events still count).
+    max_clock_lead_s: float = Field(default=5.0, ge=0)
     # Enrichment windows (issue 4): GPS within +-gps_window_s, weather in [t - weather, t], emergencies
     # Active in [t - emergency, t] within emergency_radius_km.
     gps_window_s: float = Field(default=10.0, ge=0)

@@ -1,15 +1,15 @@
 """Exactly-once Parquet output as *file-listing* readers see it (DuckDB globs, Athena, Glue crawlers).
 
-Spark's file sink hides uncommitted files behind ``_spark_metadata``, which those readers ignore
-(PLATFORM-NOTES measured duplicates from a failed batch). So every micro-batch ("step") publishes its
-files itself, idempotently per step:
+Spark's file sink hides uncommitted files behind ``_spark_metadata``, which those readers ignore, so a
+failed micro-batch's files would be counted by them. So every step publishes its files itself,
+idempotently per step:
 
 1. ``begin``: if a record of this step exists (a replay after a crash), delete every file it lists and
    reuse its ingest time, so the replay writes the same rows into the same partitions;
 2. Spark writes each table into a staging prefix (``<lake>/_staging/``: hidden by its ``_`` name and
    outside every table prefix; same bucket so the moves stay in-bucket);
 3. the record (ingest time + final file names) is written to the checkpoint URI *before* any move;
-4. each staged file is moved to a deterministic name ``part-b<batch>-<sub>-<n>.snappy.parquet``.
+4. each staged file is moved to a deterministic name ``part-<step key>-<n>.snappy.parquet``.
 
 Steps 3-4 may run more than once per step, for a subset of the staged tables each time (the job
 publishes the raw and quarantine tables as soon as they are written, before the enrichment finishes):
@@ -32,11 +32,19 @@ from pyspark.sql import DataFrame
 
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.overlap import run_all
+from smartcity.stream.stepid import StepId
 
 
-def version_of(batch_id: int, flush: bool = False) -> int:
-    """Steps are numbered 2*batch (Spark micro-batch) and 2*batch+1 (the drain flush after it)."""
-    return 2 * batch_id + (1 if flush else 0)
+@dataclass(frozen=True)
+class TableOutput:
+    """One table's rows of a step: ``single_task`` writes them from one task without a shuffle (one file
+    per partition value; for outputs the step already holds in few partitions), else one shuffle puts
+    each partition value's rows in one task."""
+
+    table: str  # path under the lake, e.g. ``raw/vehicle``
+    frame: DataFrame
+    partition_by: tuple[str, ...]
+    single_task: bool = True
 
 
 @dataclass
@@ -44,7 +52,7 @@ class StepCommit:
     fs: LakeFS
     lake_uri: str
     checkpoint_uri: str
-    version: int
+    step: StepId
     ingest_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     _staged: list[tuple[str, str]] = field(default_factory=list)
     _published: list[str] = field(default_factory=list)  # final URIs, in the record
@@ -54,11 +62,11 @@ class StepCommit:
 
     @property
     def record_uri(self) -> str:
-        return join_uri(self.checkpoint_uri, "sink", "records", f"{self.version:015d}.json")
+        return join_uri(self.checkpoint_uri, "sink", "records", f"{self.step.key}.json")
 
     @property
     def staging_uri(self) -> str:
-        return join_uri(self.lake_uri, "_staging", f"v{self.version:015d}")
+        return join_uri(self.lake_uri, "_staging", self.step.key)
 
     def begin(self) -> datetime:
         """Undo a previous attempt of this step and return the step's ingest time."""
@@ -71,37 +79,24 @@ class StepCommit:
         self.fs.delete(self.staging_uri)
         return self.ingest_time
 
-    def stage(self, table: str, df: DataFrame, partition_by: tuple[str, ...]) -> None:
-        """Write ``df`` for ``table`` (e.g. ``raw/vehicle``): one file per partition value per step."""
-        self.stage_all([(table, df, partition_by)])
+    def stage_all(self, outputs: Sequence[TableOutput]) -> None:
+        """Write several tables' rows to staging, their writes overlapping (``smartcity.stream.overlap``)."""
 
-    def stage_all(
-        self,
-        outputs: Sequence[tuple[str, DataFrame, tuple[str, ...]]],
-        one_partition: Collection[str] = (),
-    ) -> None:
-        """Stage several tables' outputs, their writes overlapping (``smartcity.stream.overlap``).
+        def write(output: TableOutput) -> tuple[str, str]:
+            target = join_uri(self.staging_uri, output.table)
+            frame = output.frame
+            rows = frame.coalesce(1) if output.single_task else frame.repartition(*output.partition_by)
+            rows.write.mode("overwrite").option("compression", "snappy").partitionBy(
+                *output.partition_by
+            ).parquet(target)
+            return output.table, target
 
-        Each partition value's rows go to one task, so each is one file. For the tables in
-        ``one_partition`` the caller knows this step's rows all have the same partition value (e.g. an
-        event-time range inside one hour): one task without a shuffle writes that same single file.
-        """
-
-        def write(table: str, df: DataFrame, partition_by: tuple[str, ...]) -> tuple[str, str]:
-            target = join_uri(self.staging_uri, table)
-            rows = df.coalesce(1) if table in one_partition else df.repartition(*partition_by)
-            rows.write.mode("overwrite").option("compression", "snappy").partitionBy(*partition_by).parquet(
-                target
-            )
-            return table, target
-
-        staged = run_all([partial(write, *output) for output in outputs])
+        staged = run_all([partial(write, output) for output in outputs])
         with self._lock:
             self._staged += staged
 
     def planned_files(self, tables: Collection[str] | None = None) -> list[tuple[str, str]]:
         """(staged file, final URI) of the staged tables not yet published (of ``tables`` if given)."""
-        batch, sub = divmod(self.version, 2)
         moves: list[tuple[str, str]] = []
         with self._lock:
             chosen = [
@@ -115,7 +110,7 @@ class StepCommit:
             for n, src in enumerate(self.fs.list_files(staged, ".parquet")):
                 rel = src[src.index(marker) + len(marker) :]
                 directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
-                name = f"part-b{batch:012d}-{sub}-{n:05d}.snappy.parquet"
+                name = f"part-{self.step.key}-{n:05d}.snappy.parquet"
                 moves.append((src, join_uri(self.lake_uri, table, directory, name)))
         return moves
 
@@ -129,7 +124,7 @@ class StepCommit:
             moves = self.planned_files(tables)
             self._published += [dst for _, dst in moves]
             record = {
-                "version": self.version,
+                "step": self.step.key,
                 "ingest_time": self.ingest_time.isoformat(),
                 "files": self._published,
             }

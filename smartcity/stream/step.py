@@ -1,22 +1,23 @@
-"""One enrichment step: the watermark, late events, de-duplication and which vehicle events become final.
+"""One step of the job as a pure function: ``plan_step`` turns the state, the clock and a micro-batch's
+judged messages into lazy frames (the tables to write, the new state rows, the enriched rows) and the
+next clock. The driver (``smartcity.stream.job``) only loads, writes, commits and reports.
 
 The job keeps its own event-time state instead of Spark's stream-stream joins (docs/streaming.md says
-why): Spark's global watermark is the minimum over inputs by default, a quiet emergency stream would
-stall everything, and Spark drops late rows inside its operators where the job cannot count them per
-distinct id, which the reconciliation (enriched + late = distinct valid vehicle ids) needs.
-
-The rules, applied per micro-batch, with W0 the watermark before the batch:
+why). The rules, with W0 the watermark before the step and W1 after it:
 
 * an event is *late* when ``event_time < W0``: it stays in raw, is counted, and enrichment ignores it;
 * a vehicle event whose id was already accepted or counted late within the de-dup horizon is a duplicate;
-* ``W1 = max(W0, M - watermark_delay)`` with M the newest event time seen on *any* stream (max policy);
-* a vehicle event at t is final, and written once to vehicle_enriched, in the step where
-  ``t + gps_window`` first becomes <= the watermark: from then on no GPS, weather or emergency event
-  that could change its row can be accepted (all of them would be late);
-* ``flush`` (end of an --available-now drain) raises W1 to ``M + gps_window`` so every open vehicle is final.
+* ``W1 = max(W0, M - watermark_delay)``, M the newest event time seen on *any* stream, each step's newest
+  capped at its ingest time + ``max_clock_lead_s`` (a producer whose clock runs ahead does not make
+  everyone else late; its events still count);
+* a vehicle event at t is final, and written once to vehicle_enriched, in the step where the watermark
+  first passes ``t + gps_window`` strictly: every GPS, weather or emergency event that could still change
+  its row would then be late (a fix exactly at ``t + gps_window`` is not late until W passes it);
+* a flush (end of an --available-now drain) raises W1 past ``M + gps_window`` so every open vehicle is final.
 
-State is append-only "segments" (one per step and kind) that expire by event time, so a step never
-rewrites old state: ``StepResult.segments`` are the new rows, ``prune_before`` the expiry thresholds.
+Every per-step instant (W0, W1, the expiry and look-up bounds) enters the plans as a column of a one-row
+frame (:func:`bounds_frame`), never as a literal: Spark compiles literals into its generated code, so a
+literal that changes every step would make every step compile new classes.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ENRICHED_WEATHER_FIELDS
 from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.sink import TableOutput
+from smartcity.stream.validate import Validated
+
+RAW_TABLE = "raw/{stream}"
+QUARANTINE_TABLE = "quarantine"
+ENRICHED_TABLE = "enriched/vehicle_enriched"
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
 # The kinds the look-ups search (the others are the vehicle events themselves and the de-dup ids).
@@ -52,43 +60,34 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
         "fuel_type",
     ),
     "gps": ("id", "device_id", "event_time", "speed", "direction", "vehicle_type"),
-    "weather": (
-        "id",
-        "device_id",
-        "event_time",
-        "cell_id",
-        *ENRICHED_WEATHER_FIELDS,
-    ),
+    "weather": ("id", "device_id", "event_time", "cell_id", *ENRICHED_WEATHER_FIELDS),
     "emergency": ("id", "incident_id", "type", "event_time", "latitude", "longitude", "status"),
     "late_ids": ("id", "event_time", "keep_until"),
 }
 # The column each kind expires on (late ids are kept by their own deadline, not their event time).
-EXPIRY_COLUMN = {
-    "vehicle": "event_time",
-    "gps": "event_time",
-    "weather": "event_time",
-    "emergency": "event_time",
-    "late_ids": "keep_until",
+EXPIRY_COLUMN = {kind: "keep_until" if kind == "late_ids" else "event_time" for kind in STATE_KINDS}
+# Stands for "no watermark yet" in the bounds frame (the earliest instant Spark's timestamps hold).
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+_STREAM_OF_KIND = {
+    "vehicle": Stream.VEHICLE,
+    "gps": Stream.GPS,
+    "weather": Stream.WEATHER,
+    "emergency": Stream.EMERGENCY,
 }
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """PySpark collects timestamps as naive *local* datetimes; make them aware UTC instants."""
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
 class Clock:
-    """The job's event-time position: the watermark and the newest event time seen (None: nothing yet).
+    """The job's event-time position (None: nothing yet). Aware UTC datetimes.
 
-    Aware UTC datetimes: ``F.lit`` of a naive datetime would be read in the Python process' local zone.
+    ``max_event_time`` drives the watermark (each step's newest capped at its ingest time + the allowed
+    clock lead); ``max_event_time_seen`` is the newest event time accepted at all, which a flush must
+    pass so that every open vehicle event becomes final.
     """
 
     watermark: datetime | None = None
     max_event_time: datetime | None = None
+    max_event_time_seen: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,85 +100,27 @@ class StreamCounts:
     newest: datetime | None = None
 
 
-@dataclass
-class StepResult:
-    segments: dict[str, DataFrame]
-    clock: Clock
-    # Per kind: rows with the expiry column below this instant are no longer needed after this step.
-    prune_before: dict[str, datetime]
-    counts: dict[Stream, StreamCounts] = field(default_factory=dict)
-    watermark_before: datetime | None = None
-    batch_max_event_time: datetime | None = None
-
-    @property
-    def counters(self) -> dict[str, int]:
-        """``valid_<stream>`` and ``late_<stream>`` for every stream."""
-        out: dict[str, int] = {}
-        for stream in Stream:
-            c = self.counts.get(stream, StreamCounts())
-            out[f"valid_{stream.value}"], out[f"late_{stream.value}"] = c.valid, c.late
-        return out
-
-
-def _lit_ts(value: datetime) -> Column:
-    return F.lit(value).cast("timestamp")
-
-
-def _sec(seconds: float) -> timedelta:
-    return timedelta(seconds=seconds)
-
-
-def is_late(watermark: datetime | None) -> Column:
-    """Whether a row's ``event_time`` is behind ``watermark`` (the watermark before the micro-batch)."""
-    return F.lit(False) if watermark is None else F.col("event_time") < _lit_ts(watermark)
-
-
-def count_batch(batch: Mapping[Stream, DataFrame], watermark: datetime | None) -> dict[Stream, StreamCounts]:
-    """Per stream: valid rows, late rows and the event-time range, in one Spark job."""
-    summary = None
-    for s, df in batch.items():
-        part = df.select(F.lit(s.value).alias("s"), "event_time", is_late(watermark).alias("late"))
-        summary = part if summary is None else summary.unionByName(part)
-    if summary is None:
-        return {}
-    rows = (
-        summary.groupBy("s")
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(F.col("late").cast("int")).alias("late"),
-            F.min("event_time").alias("mn"),
-            F.max("event_time").alias("mx"),
-        )
-        .collect()
-    )
-    return {
-        Stream(row["s"]): StreamCounts(
-            valid=int(row["n"]),
-            late=int(row["late"] or 0),
-            oldest=as_utc(row["mn"]) if row["mn"] is not None else None,
-            newest=as_utc(row["mx"]) if row["mx"] is not None else None,
-        )
-        for row in rows
-    }
-
-
 @dataclass(frozen=True)
 class JudgedCounts:
-    """A micro-batch's counts from its judged messages (``smartcity.stream.validate.judge``)."""
+    """A micro-batch's counts from its judged messages: per topic, and per stream for the valid ones."""
 
-    rows_in: dict[str, int]  # messages per topic
-    quarantined: dict[str, int]  # rejects per topic (topics without rejects absent)
-    streams: dict[Stream, StreamCounts]  # valid messages per stream (as :func:`count_batch`)
+    rows_in: dict[str, int] = field(default_factory=dict)  # messages per topic
+    quarantined: dict[str, int] = field(default_factory=dict)  # rejects per topic (absent: none)
+    streams: dict[Stream, StreamCounts] = field(default_factory=dict)
 
 
-def count_judged(
-    judged: DataFrame, stream_of: Mapping[str, Stream], watermark: datetime | None
-) -> JudgedCounts:
-    """Messages and rejects per topic and :func:`count_batch`'s per-stream counts, in one Spark job over
-    every topic's judged messages (``error`` null when valid; ``stream_of`` maps topic to stream)."""
-    late = F.coalesce(is_late(watermark), F.lit(False))  # a reject has no event time
+def as_utc(value: datetime) -> datetime:
+    """PySpark collects timestamps as naive *local* datetimes; make them aware UTC instants."""
+    return value.astimezone(UTC)
+
+
+def count_judged(judged: DataFrame, stream_of: Mapping[str, Stream]) -> JudgedCounts:
+    """Messages and rejects per topic, and per stream the valid and late rows and their event-time range,
+    in one Spark job over the judged messages (``error`` null when valid, ``late`` set by the judge)."""
     rows = (
-        judged.groupBy("topic", F.col("error").isNull().alias("ok"), late.alias("late"))
+        judged.groupBy(
+            "topic", F.col("error").isNull().alias("ok"), F.coalesce("late", F.lit(False)).alias("l")
+        )
         .agg(
             F.count(F.lit(1)).alias("n"),
             F.min("event_time").alias("oldest"),
@@ -200,7 +141,7 @@ def count_judged(
     streams = {
         stream: StreamCounts(
             valid=sum(int(r["n"]) for r in parts),
-            late=sum(int(r["n"]) for r in parts if r["late"]),
+            late=sum(int(r["n"]) for r in parts if r["l"]),
             oldest=as_utc(min(r["oldest"] for r in parts)),
             newest=as_utc(max(r["newest"] for r in parts)),
         )
@@ -209,10 +150,41 @@ def count_judged(
     return JudgedCounts(rows_in, quarantined, streams)
 
 
+def _sec(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def next_clock(
+    clock: Clock,
+    counts: Mapping[Stream, StreamCounts],
+    cfg: StreamSettings,
+    ingest_time: datetime,
+    *,
+    flush: bool,
+) -> Clock:
+    """The clock after a step whose valid messages have ``counts`` (a flush has none)."""
+    newest = [c.newest for c in counts.values() if c.newest is not None]
+    new_max, seen = clock.max_event_time, clock.max_event_time_seen
+    if newest:
+        batch_max = min(max(newest), ingest_time + _sec(cfg.max_clock_lead_s))
+        new_max = _later(new_max, batch_max)
+        seen = _later(seen, max(newest))
+    watermark = clock.watermark
+    if new_max is not None:
+        watermark = _later(watermark, new_max - _sec(cfg.watermark_delay_s))
+    if flush and seen is not None:  # strictly past every open vehicle's t + gps_window
+        watermark = _later(watermark, seen + _sec(cfg.finalize_after_s) + timedelta(microseconds=1))
+    return Clock(watermark, new_max, seen)
+
+
+def _later(value: datetime | None, other: datetime) -> datetime:
+    return other if value is None else max(value, other)
+
+
 def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetime]:
     """Oldest expiry value still needed per kind once the watermark is ``watermark``.
 
-    Open vehicle events have ``t > W - gps_window``; the look-ups reach back from there by their window.
+    Open vehicle events have ``t >= W - gps_window``; the look-ups reach back from there by their window.
     """
     a = _sec(cfg.finalize_after_s)
     return {
@@ -224,130 +196,189 @@ def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetim
     }
 
 
-def step(
-    state: dict[str, DataFrame],
-    clock: Clock,
-    batch: dict[Stream, DataFrame],
-    cfg: StreamSettings,
-    *,
-    flush: bool = False,
-    counts: Mapping[Stream, StreamCounts] | None = None,
-) -> StepResult:
-    """Advance the enrichment by one micro-batch.
-
-    ``state`` holds the live rows per kind (``STATE_COLUMNS``) as of before the batch; ``batch`` the
-    batch's *valid* rows per stream (raw-table columns). ``counts`` are the batch's per-stream counts
-    with lateness judged against the watermark before the batch (the job gets them from its validation
-    summary); without them one Spark job counts ``batch`` (:func:`count_batch`). Returns lazy frames.
-    """
-    w0 = clock.watermark
-    a = _sec(cfg.finalize_after_s)
-
-    late = is_late(w0)
-    ontime = {s: df.where(~late) for s, df in batch.items()}
-    if counts is None:
-        counts = count_batch(batch, w0)
-    newest = [c.newest for c in counts.values() if c.newest is not None]
-    batch_max = max(newest) if newest else None
-    new_max = clock.max_event_time
-    if batch_max is not None:
-        new_max = batch_max if new_max is None else max(new_max, batch_max)
-    w1 = w0
-    if new_max is not None:
-        candidate = new_max - _sec(cfg.watermark_delay_s)
-        w1 = candidate if w1 is None else max(w1, candidate)
-        if flush:
-            w1 = max(w1, new_max + a)
-
-    known = state["vehicle"].select("id").unionByName(state["late_ids"].select("id"))
-    vehicles = batch[Stream.VEHICLE]
-    vcols = STATE_COLUMNS["vehicle"]
-    # Within the batch, keep one copy per id: the one with the smallest (partition, offset).
-    first = (
-        vehicles.where(~late)
-        .groupBy("id")
-        .agg(F.min(F.struct("kafka_partition", "kafka_offset", *[c for c in vcols if c != "id"])).alias("r"))
-        .select("id", *[F.col(f"r.{c}").alias(c) for c in vcols if c != "id"])
-    )
-    accepted = first.join(known, "id", "left_anti").select(*vcols)
-    late_ids = (
-        vehicles.where(late)
-        .groupBy("id")
-        .agg(F.min("event_time").alias("event_time"))
-        .join(known, "id", "left_anti")
-    )
-    keep_until = (w0 or EPOCH) + _sec(cfg.dedup_horizon_s)
-    late_ids = late_ids.select("id", "event_time", _lit_ts(keep_until).alias("keep_until"))
-
-    segments = {
-        "vehicle": accepted,
-        "gps": ontime[Stream.GPS].select(*STATE_COLUMNS["gps"]),
-        "weather": ontime[Stream.WEATHER].select(*STATE_COLUMNS["weather"]),
-        "emergency": ontime[Stream.EMERGENCY]
-        .where(F.col("status") == "Active")
-        .select(*STATE_COLUMNS["emergency"]),
-        "late_ids": late_ids,
-    }
-
-    return StepResult(
-        segments=segments,
-        clock=Clock(w1, new_max),
-        prune_before=state_cutoffs(w1, cfg) if w1 is not None else {},
-        counts=dict(counts),
-        watermark_before=w0,
-        batch_max_event_time=batch_max,
-    )
-
-
-def final_enriched(
-    state: dict[str, DataFrame],
-    segments: dict[str, DataFrame],
-    w0: datetime | None,
-    w1: datetime | None,
-    cfg: StreamSettings,
-) -> DataFrame:
-    """The vehicle events that become final in this step, enriched against every accepted candidate.
-
-    Separate from :func:`step` so the job can pass the vehicle segment *as written* (read back from
-    Parquet) instead of recomputing the de-duplication for the enrichment.
-    """
-    accepted = segments["vehicle"]
-    a = _sec(cfg.finalize_after_s)
-    if w1 is None:
-        final = accepted.limit(0)
-    else:
-        old = state["vehicle"]
-        old_open = old if w0 is None else old.where(F.col("event_time") + F.expr(_interval(a)) > _lit_ts(w0))
-        due = F.col("event_time") + F.expr(_interval(a)) <= _lit_ts(w1)
-        final = old_open.where(due).unionByName(accepted.where(due))
-    # Only candidates that can match a final vehicle (t in (W0 - a, W1 - a]) go into the look-ups: the
-    # others wait in the state for the vehicles that will need them (in a long run most of the GPS state
-    # and of a large batch's fixes belong to vehicles that are not final yet).
-    reach = {  # kind: (how far before t, how far after t) a candidate can match
+# How far (before t, after t) a candidate of each kind can match a vehicle event at t.
+def _reach(cfg: StreamSettings) -> dict[str, tuple[float, float]]:
+    return {
         "gps": (cfg.gps_window_s, cfg.gps_window_s),
         "weather": (cfg.weather_window_s, 0.0),
         "emergency": (cfg.emergency_window_s, 0.0),
     }
-    pool: dict[str, DataFrame] = {}
-    for kind in CANDIDATE_KINDS:
-        before, after = reach[kind]
-        rows = state[kind].unionByName(segments[kind])
-        if w1 is None:
-            pool[kind] = rows.limit(0)
+
+
+def step_bounds(w0: datetime | None, w1: datetime | None, cfg: StreamSettings) -> dict[str, datetime]:
+    """Every instant a step's plans compare event times with, by name (the columns of the bounds frame).
+
+    ``keep_<kind>``: state rows older are expired (as of W0); ``prune_<kind>``: rows older are not written
+    to the state (no later step needs them, as of W1); ``final_until``: vehicles with ``t + G`` before it
+    are final after this step (W1), ``open_from``: those with ``t + G`` from it were not final before (W0);
+    ``<kind>_from``/``<kind>_until``: the candidates a vehicle final in this step can match;
+    ``late_kept_until``: how long this step's late vehicle ids are remembered.
+    """
+    start, end = w0 or BEGINNING, w1 or BEGINNING
+    a = _sec(cfg.finalize_after_s)
+    keep = state_cutoffs(start, cfg) if w0 is not None else dict.fromkeys(STATE_KINDS, BEGINNING)
+    prune = state_cutoffs(end, cfg) if w1 is not None else dict.fromkeys(STATE_KINDS, BEGINNING)
+    out = {f"keep_{k}": max(v, BEGINNING) for k, v in keep.items()}
+    out |= {f"prune_{k}": max(v, BEGINNING) for k, v in prune.items()}
+    out["open_from"], out["final_until"] = start, end
+    for kind, (before, after) in _reach(cfg).items():
+        out[f"{kind}_from"] = max(start - a - _sec(before), BEGINNING) if w0 is not None else BEGINNING
+        out[f"{kind}_until"] = max(end - a + _sec(after), BEGINNING)
+    out["late_kept_until"] = (w0 or datetime(1970, 1, 1, tzinfo=UTC)) + _sec(cfg.dedup_horizon_s)
+    return out
+
+
+def bounds_frame(spark: SparkSession, bounds: Mapping[str, datetime]) -> DataFrame:
+    """The bounds as one row of a local relation: its values are data, so plans over it stay the same."""
+    names = sorted(bounds)
+    values = ", ".join(f"TIMESTAMP'{bounds[n].astimezone(UTC).isoformat()}'" for n in names)
+    return spark.sql(f"SELECT * FROM VALUES ({values}) AS bounds({', '.join(names)})")
+
+
+def _where(df: DataFrame, bounds: DataFrame, condition: Column) -> DataFrame:
+    """``df``'s rows for which ``condition`` (over ``df``'s and the bounds' columns) holds."""
+    return df.crossJoin(F.broadcast(bounds)).where(condition).select(*df.columns)
+
+
+def live(df: DataFrame, kind: str, bounds: DataFrame) -> DataFrame:
+    """The rows of a state kind not yet expired as of W0 (segments also expire as a whole, later)."""
+    return _where(df, bounds, F.col(EXPIRY_COLUMN[kind]) >= F.col(f"keep_{kind}"))
+
+
+def state_schema(raw_schemas: Mapping[Stream, T.StructType]) -> T.StructType:
+    """The one schema of every state row, ``kind`` first: the union of the kinds' columns, all nullable,
+    typed as the raw tables type them (so the contract's types flow through)."""
+    types: dict[str, T.DataType] = {"keep_until": T.TimestampType()}
+    for kind, columns in STATE_COLUMNS.items():
+        if kind == "late_ids":
             continue
-        rows = rows.where(F.col("event_time") <= _lit_ts(w1 - a + _sec(after)))
-        if w0 is not None:
-            rows = rows.where(F.col("event_time") >= _lit_ts(w0 - a - _sec(before)))
-        pool[kind] = rows
-    return enrich(final, pool["gps"], pool["weather"], pool["emergency"], cfg)
+        fields = {f.name: f.dataType for f in raw_schemas[_STREAM_OF_KIND[kind]].fields}
+        for name in columns:
+            types.setdefault(name, fields[name])
+    names = list(dict.fromkeys(c for cols in STATE_COLUMNS.values() for c in cols))
+    return T.StructType(
+        [T.StructField("kind", T.StringType())] + [T.StructField(n, types[n], True) for n in names]
+    )
 
 
-def _interval(delta: timedelta) -> str:
-    return f"INTERVAL {int(delta.total_seconds() * 1_000_000)} MICROSECONDS"
+def kind_rows(segments: DataFrame, kind: str) -> DataFrame:
+    """One kind's rows of a frame in :func:`state_schema`, with that kind's columns."""
+    return segments.where(F.col("kind") == kind).select(*STATE_COLUMNS[kind])
 
 
-def live(df: DataFrame, kind: str, cutoffs: dict[str, datetime]) -> DataFrame:
-    """The rows of a state kind still needed (row-level expiry; segments expire as a whole later)."""
-    if kind not in cutoffs:
-        return df
-    return df.where(F.col(EXPIRY_COLUMN[kind]) >= _lit_ts(cutoffs[kind]))
+def _as_state(kind: str, df: DataFrame, schema: T.StructType) -> DataFrame:
+    """``df`` (with ``kind``'s columns) in :func:`state_schema` (other kinds' columns null)."""
+    present = set(df.columns)
+    return df.select(
+        *[
+            F.lit(kind).alias("kind")
+            if f.name == "kind"
+            else (F.col(f.name) if f.name in present else F.lit(None).cast(f.dataType).alias(f.name))
+            for f in schema.fields
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What one step writes and decides; every frame lazy. ``enriched`` needs the step's accepted vehicle
+    events, which the driver passes as written to the state (so the de-duplication is not recomputed)."""
+
+    tables: tuple[TableOutput, ...]  # raw per stream and quarantine (none for a flush)
+    segments: DataFrame | None  # the step's new state rows of every kind (:func:`state_schema`)
+    clock: Clock  # after the step
+    prune_before: dict[str, datetime]  # per kind: rows expiring before this are no longer needed
+    counts: JudgedCounts
+    state: dict[str, DataFrame]  # live state as of W0, per kind
+    candidates: dict[str, DataFrame]  # this step's on-time candidate rows (not pruned), per kind
+    bounds: DataFrame
+    cfg: StreamSettings
+
+    def enriched(self, accepted: DataFrame) -> DataFrame:
+        """The vehicle events final in this step (open before, due now), enriched against every candidate
+        that can match them: rows in ``enriched_columns()`` order plus ``dt``/``hour``."""
+        vehicles = self.state["vehicle"].unionByName(accepted.select(*STATE_COLUMNS["vehicle"]))
+        a = F.expr(f"INTERVAL {int(self.cfg.finalize_after_s * 1_000_000)} MICROSECONDS")
+        due = F.col("event_time") + a
+        final = _where(vehicles, self.bounds, (due >= F.col("open_from")) & (due < F.col("final_until")))
+        pool = {
+            kind: _where(
+                self.state[kind].unionByName(self.candidates[kind]),
+                self.bounds,
+                F.col("event_time").between(F.col(f"{kind}_from"), F.col(f"{kind}_until")),
+            )
+            for kind in CANDIDATE_KINDS
+        }
+        return enrich(final, pool["gps"], pool["weather"], pool["emergency"], self.cfg)
+
+
+def plan_step(
+    state: Mapping[str, DataFrame],
+    clock: Clock,
+    batch: Mapping[Stream, Validated] | None,
+    counts: JudgedCounts,
+    cfg: StreamSettings,
+    *,
+    ingest_time: datetime,
+    schema: T.StructType,
+) -> StepPlan:
+    """Plan a step. ``state``: per kind the rows of the live segments (``STATE_COLUMNS``); ``batch``: the
+    micro-batch's judged messages per stream (None for a flush); ``counts``: :func:`count_judged` of them
+    (the driver has them from the job that materialises the batch); ``schema``: :func:`state_schema`."""
+    spark = next(iter(state.values())).sparkSession
+    after = next_clock(clock, counts.streams, cfg, ingest_time, flush=batch is None)
+    bounds_at = step_bounds(clock.watermark, after.watermark, cfg)
+    bounds = bounds_frame(spark, bounds_at)
+    now_live = {kind: live(df, kind, bounds) for kind, df in state.items()}
+    prune_before = state_cutoffs(after.watermark, cfg) if after.watermark is not None else {}
+    if batch is None:
+        empty = {kind: now_live[kind].limit(0) for kind in CANDIDATE_KINDS}
+        return StepPlan((), None, after, prune_before, counts, now_live, empty, bounds, cfg)
+
+    ontime = {s: v.frame.where(F.col("error").isNull() & ~F.col("late")) for s, v in batch.items()}
+    candidates = {
+        "gps": ontime[Stream.GPS].select(*STATE_COLUMNS["gps"]),
+        "weather": ontime[Stream.WEATHER].select(*STATE_COLUMNS["weather"]),
+        "emergency": ontime[Stream.EMERGENCY].select(*STATE_COLUMNS["emergency"]),
+    }
+    known = now_live["vehicle"].select("id").unionByName(now_live["late_ids"].select("id"))
+    vehicles = batch[Stream.VEHICLE].frame.where(F.col("error").isNull())
+    others = [c for c in STATE_COLUMNS["vehicle"] if c != "id"]
+    # Within the batch one copy per id: the one with the smallest (partition, offset).
+    first = (
+        vehicles.where(~F.col("late"))
+        .groupBy("id")
+        .agg(F.min(F.struct("kafka_partition", "kafka_offset", *others)).alias("r"))
+        .select("id", *[F.col(f"r.{c}").alias(c) for c in others])
+    )
+    accepted = first.join(known, "id", "left_anti")
+    late_ids = (
+        vehicles.where(F.col("late"))
+        .groupBy("id")
+        .agg(F.min("event_time").alias("event_time"))
+        .join(known, "id", "left_anti")
+        .crossJoin(F.broadcast(bounds.select(F.col("late_kept_until").alias("keep_until"))))
+    )
+    # Candidates are written only as far as later steps can still use them.
+    kept = {
+        kind: _where(df, bounds, F.col("event_time") >= F.col(f"prune_{kind}"))
+        for kind, df in candidates.items()
+    }
+    new_rows = {"vehicle": accepted, **kept, "late_ids": late_ids}
+    segments = None
+    for kind, df in new_rows.items():
+        rows = _as_state(kind, df, schema)
+        segments = rows if segments is None else segments.unionByName(rows)
+
+    tables = [
+        TableOutput(RAW_TABLE.format(stream=s.value), v.valid, ("dt", "hour"))
+        for s, v in batch.items()
+        if counts.streams.get(s, StreamCounts()).valid > 0
+    ]
+    if counts.quarantined:
+        rejected = [v.quarantined for v in batch.values()]
+        quarantine = rejected[0]
+        for more in rejected[1:]:
+            quarantine = quarantine.unionByName(more)
+        tables.append(TableOutput(QUARANTINE_TABLE, quarantine, ("dt",)))
+    return StepPlan(tuple(tables), segments, after, prune_before, counts, now_live, candidates, bounds, cfg)

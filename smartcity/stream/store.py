@@ -1,11 +1,12 @@
 """The enrichment state in the checkpoint URI: append-only segments plus one small version file per step.
 
-Layout under ``<checkpoint>/enrichment/``: ``segments/<kind>/v<version>/`` (Parquet written by the step)
-and ``versions/<version>.json`` (the clock, the live segment list with each segment's newest expiry
-value, and the cumulative counters). Writing the version file is the step's commit; a step reads the
-newest version *below* its own, so a replayed step sees exactly the state its first attempt saw.
-Segments leave the live list once every row in them is older than the cut-off of their kind, and their
-files are deleted only when no kept version lists them any more (a replay may still need them).
+Layout under ``<checkpoint>/enrichment/``: ``segments/<step>/kind=<kind>/`` (the step's new rows of every
+kind, written by one Spark job), ``versions/<step>.json`` (the clock, the live segments with each one's
+newest expiry value, and the cumulative counters) and ``empty/`` (one empty Parquet file, read with every
+kind so a kind's plan is the same whether it has live segments or not). Writing the version file is the
+step's commit; a step reads the newest version *before* its own, so a replayed step sees exactly the
+state its first attempt saw. Segments leave the live list once every row in them is older than their
+kind's cut-off, and their files are deleted only when no kept version lists them (a replay may need them).
 """
 
 from __future__ import annotations
@@ -13,32 +14,35 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.stream.lakefs import LakeFS, join_uri
-from smartcity.stream.overlap import run_all
-from smartcity.stream.step import STATE_COLUMNS, STATE_KINDS, Clock
+from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, Clock, as_utc
+from smartcity.stream.stepid import StepId
 
 KEEP_VERSIONS = 3
 
 
-@dataclass
+@dataclass(frozen=True)
 class Segment:
+    """One kind's rows written by one step; ``newest`` is the largest expiry value among them (ISO)."""
+
     kind: str
-    version: int
-    newest: str  # ISO instant: the largest expiry value any row in the segment can have
+    step: str  # the writing step's key
+    newest: str
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "version": self.version, "newest": self.newest}
+        return {"kind": self.kind, "step": self.step, "newest": self.newest}
 
 
 @dataclass
 class StateVersion:
-    version: int
-    batch_id: int
+    """The state as committed by one step."""
+
+    step: StepId
     clock: Clock
     segments: list[Segment] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
@@ -46,10 +50,10 @@ class StateVersion:
     def to_json(self) -> str:
         return json.dumps(
             {
-                "version": self.version,
-                "batch_id": self.batch_id,
+                "step": self.step.key,
                 "watermark": _iso(self.clock.watermark),
                 "max_event_time": _iso(self.clock.max_event_time),
+                "max_event_time_seen": _iso(self.clock.max_event_time_seen),
                 "segments": [s.to_json() for s in self.segments],
                 "totals": self.totals,
             },
@@ -61,9 +65,8 @@ class StateVersion:
     def from_json(cls, text: str) -> StateVersion:
         d = json.loads(text)
         return cls(
-            version=d["version"],
-            batch_id=d["batch_id"],
-            clock=Clock(_dt(d["watermark"]), _dt(d["max_event_time"])),
+            step=StepId.from_key(d["step"]),
+            clock=Clock(_dt(d["watermark"]), _dt(d["max_event_time"]), _dt(d["max_event_time_seen"])),
             segments=[Segment(**s) for s in d["segments"]],
             totals=dict(d["totals"]),
         )
@@ -77,107 +80,108 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+@dataclass(frozen=True)
+class WrittenSegment:
+    """What one step wrote: per kind, its rows as written (a Parquet read) and their count and newest
+    expiry value (from the write itself)."""
+
+    frames: dict[str, DataFrame]
+    rows: dict[str, int]
+    newest: dict[str, datetime]
+
+
 class StateStore:
-    def __init__(
-        self, spark: SparkSession, fs: LakeFS, checkpoint_uri: str, schemas: dict[str, T.StructType]
-    ) -> None:
+    def __init__(self, spark: SparkSession, fs: LakeFS, checkpoint_uri: str, schema: T.StructType) -> None:
         self.spark = spark
         self.fs = fs
         self.root = join_uri(checkpoint_uri, "enrichment")
-        self.schemas = schemas
+        self.schema = schema  # smartcity.stream.step.state_schema, ``kind`` first
+        self._row_schema = T.StructType([f for f in schema.fields if f.name != "kind"])
+        self._empty_uri = join_uri(self.root, "empty")
 
-    def _version_uri(self, version: int) -> str:
-        return join_uri(self.root, "versions", f"{version:015d}.json")
+    def _version_uri(self, step: StepId) -> str:
+        return join_uri(self.root, "versions", f"{step.key}.json")
 
-    def segment_uri(self, kind: str, version: int) -> str:
-        return join_uri(self.root, "segments", kind, f"v{version:015d}")
+    def _segment_uri(self, step_key: str, kind: str | None = None) -> str:
+        parts = ["segments", step_key] + ([f"kind={kind}"] if kind else [])
+        return join_uri(self.root, *parts)
 
-    def versions(self) -> list[int]:
-        return [
-            int(n.split(".")[0])
+    def steps(self) -> list[StepId]:
+        """The committed steps whose versions are kept, in order."""
+        return sorted(
+            StepId.from_key(n.removesuffix(".json"))
             for n in self.fs.list_names(join_uri(self.root, "versions"))
             if n.endswith(".json") and n[0].isdigit()
-        ]
+        )
 
-    def latest(self, below: int | None = None) -> StateVersion | None:
-        """The newest committed version (strictly below ``below`` when given)."""
-        candidates = [v for v in self.versions() if below is None or v < below]
+    def latest(self, before: StepId | None = None) -> StateVersion | None:
+        """The newest committed version (of a step before ``before`` when given)."""
+        candidates = [s for s in self.steps() if before is None or s < before]
         if not candidates:
             return None
-        text = self.fs.read_text(self._version_uri(max(candidates)))
+        text = self.fs.read_text(self._version_uri(candidates[-1]))
         return StateVersion.from_json(text) if text else None
 
     def frames(self, version: StateVersion | None) -> dict[str, DataFrame]:
-        """Live rows per kind (unfiltered by row; the step filters by its own cut-offs)."""
+        """Per kind, the rows of its live segments (the plan filters rows by its own cut-offs)."""
+        self._ensure_empty()
         out: dict[str, DataFrame] = {}
         for kind in STATE_KINDS:
-            paths = [
-                self.segment_uri(kind, s.version)
+            paths = [self._empty_uri] + [
+                self._segment_uri(s.step, kind)
                 for s in (version.segments if version else [])
                 if s.kind == kind
             ]
-            out[kind] = (
-                self.spark.read.schema(self.schemas[kind]).parquet(*paths) if paths else self.empty(kind)
-            )
+            out[kind] = self.spark.read.schema(self._row_schema).parquet(*paths).select(*STATE_COLUMNS[kind])
         return out
 
-    def empty(self, kind: str) -> DataFrame:
-        """No rows of ``kind``: a kind without segments, or a step's segment known to be empty."""
-        # limit(0): an empty relation the optimizer can see (a createDataFrame([]) is an opaque RDD whose
-        # jobs still run), so plans over it are pruned.
-        return self.spark.createDataFrame([], self.schemas[kind]).limit(0)
+    def write(self, step: StepId, segments: DataFrame | None) -> WrittenSegment:
+        """Write a step's new rows of every kind in one Spark job, counting them on the way."""
+        self._ensure_empty()
+        if segments is None:
+            return WrittenSegment(
+                {kind: self._read(step, kind, exists=False) for kind in STATE_KINDS}, {}, {}
+            )
+        observation = Observation("state_segment")
+        kind = F.col("kind")
+        measured = segments.observe(
+            observation,
+            *[F.sum((kind == k).cast("long")).alias(f"rows_{k}") for k in STATE_KINDS],
+            *[F.max(F.when(kind == k, F.col(EXPIRY_COLUMN[k]))).alias(f"newest_{k}") for k in STATE_KINDS],
+        )
+        uri = self._segment_uri(step.key)
+        measured.coalesce(1).write.mode("overwrite").partitionBy("kind").parquet(uri)
+        seen = observation.get
+        rows = {k: int(seen.get(f"rows_{k}") or 0) for k in STATE_KINDS}
+        newest = {k: seen[f"newest_{k}"] for k in STATE_KINDS if seen.get(f"newest_{k}") is not None}
+        frames = {k: self._read(step, k, exists=rows[k] > 0) for k in STATE_KINDS}
+        return WrittenSegment(frames, rows, {k: as_utc(v) for k, v in newest.items()})
 
-    def write_segments(self, version: int, segments: dict[str, DataFrame]) -> dict[str, DataFrame]:
-        """Write the step's new rows; return them read back (so later work reuses the written files)."""
+    def _ensure_empty(self) -> None:
+        if not self.fs.exists(self._empty_uri):
+            empty = self.spark.createDataFrame([], self._row_schema)
+            empty.coalesce(1).write.mode("overwrite").parquet(self._empty_uri)
 
-        def write(kind: str, df: DataFrame) -> str:
-            uri = self.segment_uri(kind, version)
-            df.select(*STATE_COLUMNS[kind]).coalesce(1).write.mode("overwrite").parquet(uri)
-            return uri
-
-        uris = run_all([partial(write, kind, df) for kind, df in segments.items()])
-        return {
-            kind: self.spark.read.schema(self.schemas[kind]).parquet(uri)
-            for kind, uri in zip(segments, uris, strict=True)
-        }
+    def _read(self, step: StepId, kind: str, *, exists: bool) -> DataFrame:
+        paths = [self._empty_uri] + ([self._segment_uri(step.key, kind)] if exists else [])
+        return self.spark.read.schema(self._row_schema).parquet(*paths).select(*STATE_COLUMNS[kind])
 
     def commit(self, state: StateVersion) -> None:
-        self.fs.write_text(self._version_uri(state.version), state.to_json())
+        self.fs.write_text(self._version_uri(state.step), state.to_json())
 
     def collect_garbage(self) -> None:
         """Delete versions beyond the newest few and segments no kept version lists."""
-        versions = sorted(self.versions())
-        keep = versions[-KEEP_VERSIONS:]
-        for v in versions[:-KEEP_VERSIONS]:
-            self.fs.delete(self._version_uri(v), recursive=False)
-        referenced: set[tuple[str, int]] = set()
-        oldest_kept = min(keep) if keep else 0
-        for v in keep:
-            text = self.fs.read_text(self._version_uri(v))
+        steps = self.steps()
+        keep = steps[-KEEP_VERSIONS:]
+        for old in steps[:-KEEP_VERSIONS]:
+            self.fs.delete(self._version_uri(old), recursive=False)
+        referenced: set[str] = set()
+        for step in keep:
+            text = self.fs.read_text(self._version_uri(step))
             if text:
-                referenced |= {(s.kind, s.version) for s in StateVersion.from_json(text).segments}
-        for kind in STATE_KINDS:
-            for name in self.fs.list_names(join_uri(self.root, "segments", kind)):
-                if not name.startswith("v"):
-                    continue
-                seg_version = int(name[1:])
-                # Segments of steps newer than every kept version belong to an in-flight step: leave them.
-                if (kind, seg_version) not in referenced and seg_version < oldest_kept:
-                    self.fs.delete(join_uri(self.root, "segments", kind, name))
-
-
-def state_schemas(raw_schemas: dict[str, T.StructType]) -> dict[str, T.StructType]:
-    """Schema per state kind, taken from the raw tables' schemas (so the contract types flow through)."""
-    by_kind = {"vehicle": "vehicle", "gps": "gps", "weather": "weather", "emergency": "emergency"}
-    out: dict[str, T.StructType] = {}
-    for kind, stream in by_kind.items():
-        fields = {f.name: f for f in raw_schemas[stream].fields}
-        out[kind] = T.StructType([T.StructField(c, fields[c].dataType, True) for c in STATE_COLUMNS[kind]])
-    out["late_ids"] = T.StructType(
-        [
-            T.StructField("id", T.StringType(), True),
-            T.StructField("event_time", T.TimestampType(), True),
-            T.StructField("keep_until", T.TimestampType(), True),
-        ]
-    )
-    return out
+                referenced |= {s.step for s in StateVersion.from_json(text).segments}
+        oldest_kept = keep[0].key if keep else ""
+        for name in self.fs.list_names(join_uri(self.root, "segments")):
+            # Segments of steps newer than every kept version belong to an in-flight step: leave them.
+            if name not in referenced and name < oldest_kept:
+                self.fs.delete(self._segment_uri(name))

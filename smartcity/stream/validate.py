@@ -5,14 +5,6 @@ simulator, the tests and the docs use), run in the Python workers on Arrow batch
 its verdict becomes the row: the parsed values, or the contract's reason ``"<kind>: <field> <detail>"``
 for the quarantine. Spark adds only what it does natively and cheaply (the text of the bytes, the grid
 cell, the partitions).
-
-Why not Spark expressions generated from the contract (the previous design): to be sound they needed
-two JSON parses per message, a dozen regexes and a Python fallback for odd shapes, and a plan of
-thousands of expressions that every later job of the micro-batch re-analysed (seconds of driver time
-per batch whatever its size). Measured on the simulator's 181k messages: ~14 s warm for the five streams
-that way, ~6 s with ``parse_event`` in two Python workers (one per core; Arrow moves the bytes in and
-the typed columns out in batches). And one verdict leaves no gap between two implementations (the native
-path accepted two concatenated JSON objects, which ``json.loads`` refuses).
 """
 
 from __future__ import annotations
@@ -53,12 +45,14 @@ QUARANTINE_COLUMNS = (
 )
 # Kafka columns handed to the Python workers and passed back untouched (the bytes only for rejects).
 _PROVENANCE = ("topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+_TIMESTAMP = pa.timestamp("us", tz="UTC")  # Spark's timestamps in Arrow
 TOMBSTONE = "invalid_json: $ message has no value (Kafka tombstone)"
 
 
 @dataclass(frozen=True)
 class Validated:
-    """One stream's batch after validation: ``frame`` holds every message, ``error`` null when valid."""
+    """One stream's batch after validation: ``frame`` holds every message, ``error`` null when valid and
+    ``late`` true when a valid message's event time is behind the step's starting watermark."""
 
     stream: Stream
     frame: DataFrame
@@ -100,6 +94,8 @@ def _judged_struct(streams: Collection[Stream]) -> T.StructType:
         T.StructField("kafka_offset", T.LongType()),
         T.StructField("kafka_timestamp", T.TimestampType()),
         T.StructField("_bytes", T.BinaryType()),
+        T.StructField("ingest_time", T.TimestampType()),
+        T.StructField("late", T.BooleanType()),
     ]
     seen: dict[str, T.DataType] = {}
     for stream in streams:
@@ -159,18 +155,20 @@ def _judge_into(
 
 
 def _judge_batches(
-    streams: Mapping[str, Stream] | Stream, now_us: int, max_future_s: float
+    streams: Mapping[str, Stream] | Stream, now_us: int, max_future_s: float, watermark_us: int | None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function: Kafka rows in, provenance + verdict out (see ``_judged_struct``).
 
-    ``streams`` maps each topic to its stream, or is the one stream of every row.
+    ``streams`` maps each topic to its stream, or is the one stream of every row. The step's instants
+    (ingest time, watermark) are values of this function, not of the Spark plan, so the plans Spark
+    compiles are the same for every step.
     """
     single = streams if isinstance(streams, Stream) else None
     by_topic = {} if single is not None else dict(streams)  # type: ignore[arg-type]
     schema = to_arrow_schema(_judged_struct([single] if single is not None else list(by_topic.values())))
     now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_us)
     max_future = timedelta(seconds=max_future_s)
-    value_fields = [f for f in schema if f.name not in (*_PROVENANCE, "_bytes")]  # error first
+    value_fields = [f for f in schema if f.name not in (*_PROVENANCE, "_bytes", "ingest_time", "late")]
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -192,7 +190,14 @@ def _judge_batches(
             # The original bytes go back only for rejects (the quarantine keeps them); valid rows' are
             # not needed downstream.
             kept = pc.if_else(pc.is_valid(error), raw, pa.nulls(n, pa.binary()))
-            arrays = [batch.column(name) for name in _PROVENANCE] + [kept, error]
+            event_us = pc.cast(pa.array(columns["event_time"], _TIMESTAMP), pa.int64())
+            late = (
+                pa.repeat(pa.scalar(False), n)
+                if watermark_us is None
+                else pc.fill_null(pc.less(event_us, watermark_us), False)
+            )
+            ingest = pa.repeat(pa.scalar(now_us, _TIMESTAMP), n)
+            arrays = [batch.column(name) for name in _PROVENANCE] + [kept, ingest, late, error]
             arrays += [pa.array(columns[f.name], f.type) for f in value_fields[1:]]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -205,6 +210,7 @@ def judge(
     *,
     ingest_time: datetime,
     max_future_s: float,
+    watermark: datetime | None = None,
 ) -> DataFrame:
     """Every message's verdict, in one pass over the Kafka rows (persist it: ``stream_frame`` reads it).
 
@@ -213,10 +219,10 @@ def judge(
     Python pass for all topics: each Python task has a fixed cost (worker hand-off, unpickling the
     function), which five per-topic passes paid five times per partition. ``ingest_time`` is fixed per
     micro-batch (and reused when a batch is replayed), so a replay produces the same verdicts and the
-    same future-timestamp cut.
+    same future-timestamp cut. A valid message is ``late`` when its event time is before ``watermark``.
     """
-    now = _aware(ingest_time)
-    now_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    now_us = _micros(ingest_time)
+    watermark_us = None if watermark is None else _micros(watermark)
     names = [streams] if isinstance(streams, Stream) else list(streams.values())
     return kafka_rows.select(
         F.col("topic"),
@@ -224,32 +230,32 @@ def judge(
         F.col("offset").cast("bigint").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.col("value").alias("_bytes"),
-    ).mapInArrow(_judge_batches(streams, now_us, max_future_s), _judged_struct(names))
+    ).mapInArrow(_judge_batches(streams, now_us, max_future_s, watermark_us), _judged_struct(names))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _micros(value: datetime) -> int:
+    """Microseconds since the epoch of an instant (a naive datetime is taken as UTC)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def stream_frame(
-    judged: DataFrame, stream: Stream, *, ingest_time: datetime, cell_size_deg: float
-) -> Validated:
+def stream_frame(judged: DataFrame, stream: Stream, *, cell_size_deg: float) -> Validated:
     """One stream's rows of ``judged`` (already filtered to its topic) in the validated frame's shape:
-    provenance, ``raw_value``, ``error``, the message columns, ``cell_id``, ``ingest_time``, ``dt``/``hour``.
+    provenance, ``raw_value``, ``error``, ``late``, the message columns, ``cell_id``, ``ingest_time``,
+    ``dt``/``hour``.
     """
-    now = _aware(ingest_time)
     values = [f.name for f in _message_struct(stream).fields if f.name != "error"]
     shape = [
         *map(F.col, _PROVENANCE),
         F.col("_bytes").cast("string").alias("raw_value"),
         F.col("error"),
+        F.col("late"),
         *map(F.col, values),
     ]
     if "latitude" in values:
         shape.append(cell_id(F.col("latitude"), F.col("longitude"), cell_size_deg).alias("cell_id"))
-    # Aware datetimes become the same instant whatever the JVM/session zone (Glue's is not forced to UTC).
-    shape.append(F.lit(now).cast("timestamp").alias("ingest_time"))
-    # Raw tables partition by event time, quarantine by ingest time (issue 4).
+    shape.append(F.col("ingest_time"))
+    # Raw tables partition by event time, quarantine by ingest time.
     part_ts = F.coalesce(F.col("event_time"), F.col("ingest_time"))
     partitions = [
         F.when(F.col("error").isNull(), F.date_format(part_ts, "yyyy-MM-dd"))
@@ -270,4 +276,4 @@ def validate(
 ) -> Validated:
     """Validate rows that are all messages of ``stream`` (one topic's rows): ``judge`` + ``stream_frame``."""
     judged = judge(kafka_rows, stream, ingest_time=ingest_time, max_future_s=max_future_s)
-    return stream_frame(judged, stream, ingest_time=ingest_time, cell_size_deg=cell_size_deg)
+    return stream_frame(judged, stream, cell_size_deg=cell_size_deg)

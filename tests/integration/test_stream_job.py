@@ -252,7 +252,7 @@ def _count(lake: Path, table: str, expr: str = "count(*)", where: str = "") -> l
 
 
 def _metrics_totals(lake: Path) -> dict[str, int]:
-    files = sorted((lake / "_metrics" / "stream").glob("batch-*.json"))
+    files = sorted((lake / "_metrics" / "stream").glob("step-*.json"))
     return json.loads(files[-1].read_text())["totals"] if files else {}
 
 
@@ -302,7 +302,7 @@ def test_drain_then_sigkill_and_restart_exactly_once(stack):
     # More data, a job killed mid-run, then a restart that drains: still exactly once.
     work.run(start + timedelta(minutes=15), seconds=60)
     lake = _path(settings.lake_uri)
-    before = len(list((lake / "_metrics" / "stream").glob("batch-*.json")))
+    before = len(list((lake / "_metrics" / "stream").glob("step-*.json")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "smartcity.cli", "stream", "--trigger", "1s", "--max-offsets", "700"],
         env=_job_env(settings),
@@ -313,7 +313,7 @@ def test_drain_then_sigkill_and_restart_exactly_once(stack):
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            if len(list((lake / "_metrics" / "stream").glob("batch-*.json"))) >= before + 2:
+            if len(list((lake / "_metrics" / "stream").glob("step-*.json"))) >= before + 2:
                 break
             time.sleep(0.2)
         time.sleep(1.5)  # land inside a later micro-batch
@@ -371,7 +371,7 @@ def test_enrichment_does_not_depend_on_micro_batch_boundaries(stack, tmp_path):
         )
         assert done.returncode == 0, done.stderr[-3000:]
         lakes[label] = lake
-    batches = len(list((lakes["many"] / "_metrics" / "stream").glob("batch-*.json")))
+    batches = len(list((lakes["many"] / "_metrics" / "stream").glob("step-*.json")))
     assert batches >= 6, batches  # the small drain really crossed many micro-batch boundaries
 
     one, many = _enriched_rows(lakes["one"]), _enriched_rows(lakes["many"])

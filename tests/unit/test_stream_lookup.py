@@ -1,4 +1,4 @@
-"""The vectorised look-ups against the rules of issue 4, spelled out as brute force (no Spark).
+"""The vectorised look-ups against their rules, spelled out as brute force (no Spark).
 
 Random cities with many ties (times on a coarse grid, few devices, cells and incidents) are answered
 both ways and must agree row by row; hand-built cases pin the window edges and the tie rules.
@@ -52,20 +52,29 @@ def brute_weather(vt, vcell, wt, wcell, wid, window):
     return out
 
 
-def brute_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, window, radius):
+def brute_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, estatus, window, radius):
+    """Per incident id the latest report at or before t in report order (time, Active before Resolved,
+    type, latitude, longitude, input position); active if Active and in the window, counted if within
+    the radius."""
     nearest, count = [], []
     for t, la, lo in zip(vt, vlat, vlon, strict=True):
-        best, seen = None, set()
+        latest: dict[str, tuple[tuple, int]] = {}
         for j in range(len(et)):
-            if math.isnan(la) or not t - window <= et[j] <= t:
+            if eid[j] is None or et[j] > t:
                 continue
-            d = lookup.haversine_km(np.array(la), np.array(lo), np.array(elat[j]), np.array(elon[j]))
+            key = (et[j], estatus[j] != "Active", etype[j], elat[j], elon[j], j)
+            if eid[j] not in latest or key > latest[eid[j]][0]:
+                latest[eid[j]] = (key, j)
+        best, seen = None, 0
+        for i, (_, j) in latest.items():
+            if math.isnan(la) or estatus[j] != "Active" or t - et[j] > window:
+                continue
+            d = float(lookup.haversine_km(np.array(la), np.array(lo), np.array(elat[j]), np.array(elon[j])))
             if d <= radius:
-                seen.add(eid[j])
-                key = (float(d), eid[j], etype[j])
-                best = (key, j) if best is None or key < best[0] else best
+                seen += 1
+                best = ((d, i), j) if best is None or (d, i) < best[0] else best
         nearest.append(NONE if best is None else best[1])
-        count.append(len(seen))
+        count.append(seen)
     return nearest, count
 
 
@@ -114,12 +123,43 @@ def test_nearby_incidents_agree_with_the_rule(chunk: int, monkeypatch: pytest.Mo
     elon = -0.12 + rng.integers(0, 5, m) * 0.008
     eid = arr([f"inc-{k}" for k in rng.integers(0, 12, m)])
     etype = arr([["Fire", "Accident"][k] for k in rng.integers(0, 2, m)])
-    near, dist, count = nearby_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, 20 * S, 2.0)
-    want_near, want_count = brute_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, 20 * S, 2.0)
+    estatus = arr(np.where(rng.random(m) < 0.8, "Active", "Resolved"))
+    near, dist, count = nearby_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, estatus, 20 * S, 2.0)
+    want_near, want_count = brute_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, estatus, 20 * S, 2.0)
     assert list(near) == want_near
     assert list(count) == want_count
     hit = near != NONE
     assert hit.sum() > n // 2 and (np.array(want_count) > 1).any()
+    expected = lookup.haversine_km(vlat[hit], vlon[hit], elat[near[hit]], elon[near[hit]])
+    assert np.allclose(dist[hit], expected) and np.isnan(dist[~hit]).all()
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_nearby_incidents_with_resolutions_agree_with_the_rule(seed: int) -> None:
+    """Small random cities where incidents are resolved and reported again, with ties in time."""
+    rng = np.random.default_rng(1000 + seed)
+    n, m = int(rng.integers(1, 15)), int(rng.integers(0, 25))
+    vt = rng.integers(0, 30, n) * S
+    vlat = 51.50 + rng.integers(0, 10, n) * 0.002
+    vlon = -0.12 + rng.integers(0, 10, n) * 0.002
+    vlat[rng.random(n) < 0.1] = np.nan
+    et = rng.integers(0, 30, m) * S
+    elat = 51.50 + rng.integers(0, 4, m) * 0.006
+    elon = -0.12 + rng.integers(0, 4, m) * 0.006
+    eid = arr([f"inc-{k}" for k in rng.integers(0, 5, m)])
+    eid[rng.random(m) < 0.05] = None
+    etype = arr([["Fire", "Accident"][k] for k in rng.integers(0, 2, m)])
+    estatus = arr(np.where(rng.random(m) < 0.6, "Active", "Resolved"))
+    # A resolution may come without a location: it still ends the incident.
+    elat[(estatus == "Resolved") & (rng.random(m) < 0.2)] = np.nan
+    window, radius = int(rng.integers(0, 15)) * S, float(rng.choice([0.5, 1.0, 2.0]))
+    near, dist, count = nearby_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, estatus, window, radius)
+    want_near, want_count = brute_incidents(
+        vt, vlat, vlon, et, elat, elon, eid, etype, estatus, window, radius
+    )
+    assert list(near) == want_near
+    assert list(count) == want_count
+    hit = near != NONE
     expected = lookup.haversine_km(vlat[hit], vlon[hit], elat[near[hit]], elon[near[hit]])
     assert np.allclose(dist[hit], expected) and np.isnan(dist[~hit]).all()
 
@@ -162,9 +202,140 @@ def test_incident_edges_distinct_count_and_tie() -> None:
     elon = np.full(6, -0.12)
     eid = arr(["inc-B", "inc-B", "inc-A", "inc-C", "inc-D", "inc-A"])
     etype = arr(["Fire", "Fire", "Fire", "Fire", "Fire", "Accident"])
-    near, dist, count = nearby_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, 1800 * S, 2.0)
-    # Window [t - 30 min, t] inclusive: reports 0 and 1 (inc-B), 3 (inc-C), 5 (inc-A); report 2 is
-    # after t, report 4 beyond 2 km. Nearest at 1 km: inc-A (smaller id) over inc-B and inc-C.
+    status = arr(["Active"] * 6)
+    near, dist, count = nearby_incidents(vt, vlat, vlon, et, elat, elon, eid, etype, status, 1800 * S, 2.0)
+    # Window [t - 30 min, t] inclusive: inc-B (its latest report 1), inc-C (3), inc-A (5, report 2 is
+    # after t); inc-D is beyond 2 km. Nearest at 1 km: inc-A (smaller id) over inc-B and inc-C.
     assert list(near) == [5, NONE]
     assert abs(dist[0] - 1.0) < 1e-9 and math.isnan(dist[1])
     assert list(count) == [3, 0]
+
+
+KM_PER_DEG = 6371.0 * math.pi / 180
+T = 1800 * S  # the vehicle's time in the single-vehicle cases below
+WINDOW = 1800 * S
+
+
+def one_vehicle(reports: list[tuple[str, int, str, float]], radius: float = 2.0):
+    """``nearby_incidents`` for one vehicle at (51.5, -0.12) and time T; a report is
+    (incident id, time, status, km north of the vehicle)."""
+    eid = arr([r[0] for r in reports])
+    et = arr([r[1] for r in reports], np.int64)
+    status = arr([r[2] for r in reports])
+    elat = arr([51.5 + r[3] / KM_PER_DEG for r in reports], float)
+    elon = np.full(len(reports), -0.12)
+    etype = arr(["Fire"] * len(reports))
+    near, dist, count = nearby_incidents(
+        arr([T], np.int64), arr([51.5], float), arr([-0.12], float), et, elat, elon, eid, etype, status,
+        WINDOW, radius,
+    )  # fmt: skip
+    return int(near[0]), float(dist[0]), int(count[0])
+
+
+@pytest.mark.parametrize(
+    ("reports", "want"),
+    [
+        # Active then Resolved before t: not active.
+        ([("a", T - 100 * S, "Active", 1.0), ("a", T - 50 * S, "Resolved", 1.0)], (NONE, 0)),
+        # Resolved, then Active again before t: active (the latest report).
+        (
+            [
+                ("a", T - 300 * S, "Active", 1.0),
+                ("a", T - 200 * S, "Resolved", 1.0),
+                ("a", T - 100 * S, "Active", 1.5),
+            ],
+            (2, 1),
+        ),
+        # Resolved exactly at t re-opened later: what happens after t does not count.
+        (
+            [("a", T - 100 * S, "Active", 1.0), ("a", T, "Resolved", 1.0), ("a", T + S, "Active", 1.0)],
+            (NONE, 0),
+        ),
+        # Resolved after t: still active at t.
+        ([("a", T - 100 * S, "Active", 1.0), ("a", T + 1, "Resolved", 1.0)], (0, 1)),
+        # Active and Resolved at the same instant (either input order): Resolved is the later, not active.
+        ([("a", T - 100 * S, "Active", 1.0), ("a", T - 100 * S, "Resolved", 1.0)], (NONE, 0)),
+        ([("a", T - 100 * S, "Resolved", 1.0), ("a", T - 100 * S, "Active", 1.0)], (NONE, 0)),
+        # A Resolved report exactly at t: not active.
+        ([("a", T - 100 * S, "Active", 1.0), ("a", T, "Resolved", 1.0)], (NONE, 0)),
+        # An Active report exactly at t: active.
+        ([("a", T, "Active", 1.0)], (0, 1)),
+        # The window's old edge: exactly t - window is in, one microsecond older is out.
+        ([("a", T - WINDOW, "Active", 1.0)], (0, 1)),
+        ([("a", T - WINDOW - 1, "Active", 1.0)], (NONE, 0)),
+        # The latest report older than the window: an older Active report does not count instead.
+        ([("a", T - WINDOW - 2, "Active", 1.0), ("a", T - WINDOW - 1, "Active", 1.0)], (NONE, 0)),
+        # Moving incident: the latest report's place counts, even if an earlier one was in range.
+        ([("a", T - 200 * S, "Active", 1.0), ("a", T - 100 * S, "Active", 3.0)], (NONE, 0)),
+        ([("a", T - 200 * S, "Active", 3.0), ("a", T - 100 * S, "Active", 1.0)], (1, 1)),
+        # Just inside and just outside the radius.
+        ([("a", T - 100 * S, "Active", 1.999)], (0, 1)),
+        ([("a", T - 100 * S, "Active", 2.001)], (NONE, 0)),
+    ],
+)
+def test_incident_status_rule(reports: list[tuple[str, int, str, float]], want: tuple[int, int]) -> None:
+    near, dist, count = one_vehicle(reports)
+    assert (near, count) == want
+    assert math.isnan(dist) == (near == NONE)
+
+
+def test_incident_radius_edge_is_inclusive() -> None:
+    edge = float(
+        lookup.haversine_km(
+            np.array(51.5), np.array(-0.12), np.array(51.5 + 2.0 / KM_PER_DEG), np.array(-0.12)
+        )
+    )
+    assert one_vehicle([("a", T - S, "Active", 2.0)], radius=edge)[::2] == (0, 1)
+    assert one_vehicle([("a", T - S, "Active", 2.0)], radius=np.nextafter(edge, 0))[::2] == (NONE, 0)
+
+
+def test_incident_tie_and_distinct_count_with_several_reports() -> None:
+    # Three incidents each reported several times, moving; at t: inc-B (latest 1.0 km north) and
+    # inc-A (latest 1.0 km south) tie, inc-C is 0.5 km away but resolved, inc-D is 1.5 km away.
+    reports = [
+        ("inc-B", T - 900 * S, "Active", 0.2),
+        ("inc-A", T - 800 * S, "Active", -0.1),
+        ("inc-B", T - 700 * S, "Active", 1.0),
+        ("inc-A", T - 600 * S, "Active", -1.0),
+        ("inc-C", T - 500 * S, "Active", 0.5),
+        ("inc-C", T - 400 * S, "Resolved", 0.5),
+        ("inc-D", T - 300 * S, "Active", 1.5),
+        ("inc-D", T - 200 * S, "Active", 1.5),
+    ]
+    near, dist, count = one_vehicle(reports)
+    assert near == 3 and abs(dist - 1.0) < 1e-9 and count == 3
+    # Same with the rows reversed: the answer does not depend on the input order.
+    near, _, count = one_vehicle(reports[::-1])
+    assert near == len(reports) - 1 - 3 and count == 3
+
+
+def test_incident_chunking_gives_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    n, m = 120, 40
+    vt = rng.integers(0, 40, n) * S
+    vlat = 51.50 + rng.integers(0, 20, n) * 0.002
+    vlon = -0.12 + rng.integers(0, 20, n) * 0.002
+    et = rng.integers(0, 40, m) * S
+    elat = 51.50 + rng.integers(0, 4, m) * 0.01
+    elon = -0.12 + rng.integers(0, 4, m) * 0.01
+    eid = arr([f"inc-{k}" for k in rng.integers(0, 8, m)])
+    etype = arr(["Fire"] * m)
+    estatus = arr(np.where(rng.random(m) < 0.7, "Active", "Resolved"))
+    args = (vt, vlat, vlon, et, elat, elon, eid, etype, estatus, 15 * S, 2.0)
+    whole = nearby_incidents(*args)
+    assert (whole[0] != NONE).any()
+    for chunk in (1, 5, 64):
+        monkeypatch.setattr(lookup, "PAIRS_PER_CHUNK", chunk)
+        parts = nearby_incidents(*args)
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(whole, parts, strict=True))
+
+
+def test_incidents_without_vehicles_or_reports() -> None:
+    empty_f, empty_o = np.array([], float), arr([])
+    near, dist, count = nearby_incidents(
+        arr([T], np.int64), arr([51.5], float), arr([-0.12], float), np.array([], np.int64), empty_f,
+        empty_f, empty_o, empty_o, empty_o, WINDOW, 2.0,
+    )  # fmt: skip
+    assert list(near) == [NONE] and math.isnan(dist[0]) and list(count) == [0]
+    # Only Resolved reports: nothing active.
+    assert one_vehicle([("a", T - S, "Resolved", 0.0)])[::2] == (NONE, 0)

@@ -1,8 +1,8 @@
-"""Hand-built events prove every enrichment rule of issue 4: windows, edges, ties, late, duplicates.
+"""Hand-built events prove every enrichment rule: windows, edges, ties, late, duplicates, the clock.
 
-The steps run exactly as in the job (``step`` → segments → ``final_enriched``), with the state kept
-in memory instead of the checkpoint. Batch 2 carries no emergency or weather events at all: the rows
-still become final, which is the quiet-stream guarantee of the watermark policy.
+The steps run exactly as in the job (``plan_step`` → the state rows it writes → ``enriched``), with
+the state kept in memory instead of the checkpoint. Batch 2 carries no emergency or weather events at
+all: the rows still become final, which is the quiet-stream guarantee of the watermark policy.
 """
 
 from __future__ import annotations
@@ -12,17 +12,28 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pyspark.sql import types as T
 
-from smartcity.config import Stream
+from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.settings import StreamSettings
-from smartcity.stream.step import STATE_COLUMNS, Clock, final_enriched, step
-from smartcity.stream.store import state_schemas
+from smartcity.stream.step import (
+    STATE_KINDS,
+    Clock,
+    JudgedCounts,
+    count_judged,
+    kind_rows,
+    plan_step,
+    state_schema,
+)
+from smartcity.stream.validate import Validated
 
 pytestmark = pytest.mark.unit
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+INGEST = T0 + timedelta(days=1)  # wall-clock time of every step unless a test says otherwise
 CFG = StreamSettings()
+TOPICS = Settings(profile="local").topics.all()
 KM_PER_DEG_LAT = 6371.0 * math.pi / 180
 
 
@@ -119,41 +130,54 @@ def emergency(
     }
 
 
-def frames(spark, rows: dict[Stream, list[dict[str, object]]]):
+def frames(spark, rows: dict[Stream, list[dict[str, object]]], watermark: datetime | None):
+    """Per stream, the validated frame the judge would give: every message valid, ``late`` by the
+    watermark before the step."""
     out = {}
     for s in Stream:
         schema = spark_schema(raw_columns(s))
-        names = [f.name for f in schema.fields] + ["dt", "hour"]
-        from pyspark.sql import types as T
-
-        full = T.StructType(
-            [*schema.fields, T.StructField("dt", T.StringType()), T.StructField("hour", T.StringType())]
-        )
-        data = [tuple(r.get(n) for n in names) for r in rows.get(s, [])]
-        out[s] = spark.createDataFrame(data, full)
+        extra = [
+            T.StructField("dt", T.StringType()),
+            T.StructField("hour", T.StringType()),
+            T.StructField("topic", T.StringType()),
+            T.StructField("kafka_timestamp", T.TimestampType()),
+            T.StructField("raw_value", T.StringType()),
+            T.StructField("error", T.StringType()),
+            T.StructField("late", T.BooleanType()),
+        ]
+        full = T.StructType([*schema.fields, *extra])
+        data = []
+        for r in rows.get(s, []):
+            late = watermark is not None and r["event_time"] < watermark
+            values = {**r, "topic": TOPICS[s], "late": late}
+            data.append(tuple(values.get(f.name) for f in full.fields))
+        out[s] = Validated(s, spark.createDataFrame(data, full))
     return out
 
 
-def run_steps(spark, batches, *, flush_at_end: bool = True):
-    schemas = state_schemas({s.value: spark_schema(raw_columns(s)) for s in Stream})
-    state = {k: spark.createDataFrame([], schemas[k]) for k in STATE_COLUMNS}
+def run_steps(spark, batches, *, flush_at_end: bool = True, ingest_time: datetime = INGEST):
+    """Run the steps; returns the enriched rows per step, each step's plan, and the final state."""
+    schema = state_schema({s: spark_schema(raw_columns(s)) for s in Stream})
+    rows = spark.createDataFrame([], schema)
     clock = Clock()
-    outputs = []
-    steps = [(b, False) for b in batches] + ([({}, True)] if flush_at_end else [])
-    results = []
-    for rows, flush in steps:
-        result = step(state, clock, frames(spark, rows), CFG, flush=flush)
-        enriched = final_enriched(
-            state, result.segments, result.watermark_before, result.clock.watermark, CFG
-        )
+    outputs, plans = [], []
+    for batch_rows, flush in [(b, False) for b in batches] + ([({}, True)] if flush_at_end else []):
+        state = {k: kind_rows(rows, k) for k in STATE_KINDS}
+        batch = None if flush else frames(spark, batch_rows, clock.watermark)
+        judged = None
+        for v in (batch or {}).values():
+            part = v.frame.select("topic", "error", "late", "event_time")
+            judged = part if judged is None else judged.unionByName(part)
+        counts = JudgedCounts() if judged is None else count_judged(judged, {t: s for s, t in TOPICS.items()})
+        plan = plan_step(state, clock, batch, counts, CFG, ingest_time=ingest_time, schema=schema)
+        segments = plan.segments if plan.segments is not None else rows.limit(0)
+        segments = segments.localCheckpoint()
+        enriched = plan.enriched(kind_rows(segments, "vehicle"))
         outputs.append([r.asDict() for r in enriched.collect()])
-        results.append(result)
-        state = {
-            k: state[k].unionByName(result.segments[k].select(*STATE_COLUMNS[k])).localCheckpoint()
-            for k in STATE_COLUMNS
-        }
-        clock = result.clock
-    return outputs, results, state
+        plans.append(plan)
+        rows = rows.unionByName(segments).localCheckpoint()
+        clock = plan.clock
+    return outputs, plans, {k: kind_rows(rows, k) for k in STATE_KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +244,12 @@ def test_each_vehicle_once_and_when_final(scenario):
     assert uid(6) not in by_id(outputs)
     assert results[0].clock.watermark == at(105.5)
     assert results[1].clock.watermark == at(571)
+    assert results[2].clock.watermark > at(610)  # past V5's t + 10 s
 
 
 def test_late_and_duplicates_are_counted_once(scenario):
     _, results, state = scenario
-    assert results[1].counters["late_vehicle"] == 2  # two copies of V6 arrived late
+    assert results[1].counts.streams[Stream.VEHICLE].late == 2  # two copies of V6 arrived late
     late_ids = [r["id"] for r in state["late_ids"].collect()]
     assert late_ids == [uid(6)]  # counted once as a distinct late id
     assert sorted(r["id"] for r in state["vehicle"].collect()) == [uid(n) for n in (1, 2, 3, 4, 5)]
@@ -309,8 +334,8 @@ def test_fixes_at_the_window_edges_reach_vehicles_final_before_the_drain(spark):
                 Stream.VEHICLE: [vehicle(300, "e1", at(0)), vehicle(301, "e2", at(-29))],
                 Stream.GPS: [gps(0x310, "e1", at(10)), gps(0x311, "e2", at(-39))],
             },
-            # Newest event 40 s: W = 10 s, so both vehicles (t + 10 s <= W) become final here.
-            {Stream.GPS: [gps(0x320, "e3", at(40))]},
+            # Newest event 40.5 s: W = 10.5 s, so both vehicles (t + 10 s < W) become final here.
+            {Stream.GPS: [gps(0x320, "e3", at(40.5))]},
         ],
         flush_at_end=False,
     )
@@ -318,3 +343,77 @@ def test_fixes_at_the_window_edges_reach_vehicles_final_before_the_drain(spark):
     rows = by_id([outputs[1]])
     assert rows[uid(300)]["gps_event_id"] == uid(0x310) and rows[uid(300)]["gps_time_delta_s"] == 10.0
     assert rows[uid(301)]["gps_event_id"] == uid(0x311) and rows[uid(301)]["gps_time_delta_s"] == -10.0
+
+
+def test_a_vehicle_is_final_only_once_the_watermark_is_strictly_past_its_gps_window(spark):
+    """At W = t + 10 s a fix exactly at t + 10 s is not late yet, so the vehicle must wait for it."""
+    outputs, plans, _ = run_steps(
+        spark,
+        [
+            # Newest event 40 s: W = 10 s = t + 10 s for the vehicle at 0: not final yet.
+            {Stream.VEHICLE: [vehicle(400, "f1", at(0))], Stream.GPS: [gps(0x410, "f9", at(40))]},
+            # The fix exactly 10 s after the vehicle arrives now (10 s is not before W = 10 s: on time);
+            # the newest event 41 s moves W to 11 s: the vehicle is final, with that fix.
+            {Stream.GPS: [gps(0x411, "f1", at(10)), gps(0x412, "f9", at(41))]},
+        ],
+        flush_at_end=False,
+    )
+    assert plans[0].clock.watermark == at(10) and outputs[0] == []
+    assert plans[1].counts.streams[Stream.GPS].late == 0
+    row = by_id([outputs[1]])[uid(400)]
+    assert row["gps_event_id"] == uid(0x411) and row["gps_time_delta_s"] == 10.0
+
+
+def test_a_producer_clock_ahead_moves_the_watermark_no_further_than_ingest_time(spark):
+    """Events up to the contract's 5 min ahead are valid, but the watermark follows them only up to the
+    step's ingest time + max_clock_lead_s: the other producers' events stay on time, and the ahead
+    events still count (raw, enriched once the drain's flush passes them)."""
+    ingest = at(1000)
+    ahead = ingest + timedelta(seconds=200)
+    outputs, plans, _ = run_steps(
+        spark,
+        [
+            {
+                Stream.VEHICLE: [vehicle(500, "g1", at(940)), vehicle(501, "g2", ahead)],
+                Stream.GPS: [gps(0x510, "g1", at(940)), gps(0x511, "g2", ahead)],
+            },
+            # 20 s before ingest: late if the ahead clock had moved W to ingest + 170 s.
+            {Stream.VEHICLE: [vehicle(502, "g3", at(980))], Stream.GPS: [gps(0x512, "g3", at(981))]},
+        ],
+        ingest_time=ingest,
+    )
+    lead = timedelta(seconds=CFG.max_clock_lead_s)
+    assert plans[0].clock.max_event_time == ingest + lead
+    assert plans[0].clock.watermark == ingest + lead - timedelta(seconds=CFG.watermark_delay_s)
+    assert plans[0].counts.streams[Stream.VEHICLE].valid == 2
+    assert plans[1].counts.streams[Stream.VEHICLE].late == 0
+    rows = by_id(outputs)
+    assert set(rows) == {uid(500), uid(501), uid(502)}  # the flush closes the ahead vehicle too
+    assert rows[uid(501)]["gps_event_id"] == uid(0x511)
+    assert rows[uid(502)]["gps_event_id"] == uid(0x512)
+
+
+def test_a_resolved_report_ends_an_incident_for_vehicles_after_it(spark):
+    """Active at t means: the incident's latest report at or before t is Active and within 30 min."""
+    outputs, _, _ = run_steps(
+        spark,
+        [
+            {
+                Stream.VEHICLE: [
+                    vehicle(600, "h1", at(0)),  # before the Resolved report: inc-R active
+                    vehicle(601, "h2", at(120)),  # after it: not active; inc-S (re-opened) is
+                    vehicle(602, "h3", at(60)),  # exactly at the Resolved report: not active
+                ],
+                Stream.EMERGENCY: [
+                    emergency(0x610, "inc-R", at(-300), 0.5),
+                    emergency(0x611, "inc-R", at(60), 0.5, status="Resolved"),
+                    emergency(0x612, "inc-S", at(-600), 1.5, status="Resolved"),
+                    emergency(0x613, "inc-S", at(90), 1.5),
+                ],
+            }
+        ],
+    )
+    rows = by_id(outputs)
+    assert rows[uid(600)]["nearest_incident_id"] == "inc-R" and rows[uid(600)]["incidents_within_radius"] == 1
+    assert rows[uid(601)]["nearest_incident_id"] == "inc-S" and rows[uid(601)]["incidents_within_radius"] == 1
+    assert rows[uid(602)]["nearest_incident_id"] is None and rows[uid(602)]["incidents_within_radius"] == 0

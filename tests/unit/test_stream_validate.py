@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ContractViolation, message_fields, parse_event, snake_case
-from smartcity.stream.step import StreamCounts, count_batch, count_judged
+from smartcity.stream.step import StreamCounts, count_judged
 from smartcity.stream.validate import judge, stream_frame, validate
 
 pytestmark = pytest.mark.unit
@@ -256,7 +256,7 @@ def _run(spark, corpus):
     judged = judge(_kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0)
     out = {}
     for topic, stream in TOPICS.items():
-        v = stream_frame(judged.where(F.col("topic") == topic), stream, ingest_time=NOW, cell_size_deg=0.05)
+        v = stream_frame(judged.where(F.col("topic") == topic), stream, cell_size_deg=0.05)
         for r in v.frame.collect():
             out[r["kafka_offset"]] = r.asDict()
     return out
@@ -351,9 +351,10 @@ def test_one_topic_validated_alone_equals_the_one_pass_over_all_topics(spark):
 
 
 def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark):
-    """``count_judged`` (the job's one job over the judged messages) gives, against a watermark inside
-    the corpus' event times: messages and rejects per topic, and per stream the valid and late messages
-    and the event-time range, as the contract says and as ``count_batch`` finds in the streams' frames."""
+    """Judged against a watermark inside the corpus' event times, every valid message's ``late`` flag is
+    ``event_time < watermark`` (rejects are never late), and ``count_judged`` (the job's one job over
+    the judged messages) gives messages and rejects per topic, and per stream the valid and late
+    messages and the event-time range, as the contract says."""
     corpus = CANONICAL + ODD
     verdicts = [(stream, _expected(stream, raw)) for stream, raw in corpus]
     times = sorted(v["event_time"].astimezone(UTC) for _, v in verdicts if v["error"] is None)
@@ -368,8 +369,10 @@ def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark
             )
     topic_of = {stream: topic for topic, stream in TOPICS.items()}
 
-    judged = judge(_kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0)
-    got = count_judged(judged, TOPICS, watermark)
+    judged = judge(
+        _kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0, watermark=watermark
+    )
+    got = count_judged(judged, TOPICS)
 
     assert got.streams == expected
     assert 0 < sum(c.late for c in expected.values()) < sum(c.valid for c in expected.values())
@@ -379,10 +382,7 @@ def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark
         if v["error"] is not None:
             rejects[topic_of[stream]] = rejects.get(topic_of[stream], 0) + 1
     assert got.quarantined == rejects
-    frames = {
-        stream: stream_frame(
-            judged.where(F.col("topic") == topic), stream, ingest_time=NOW, cell_size_deg=0.05
-        ).valid
-        for topic, stream in TOPICS.items()
-    }
-    assert count_batch(frames, watermark) == expected
+    flags = {r["kafka_offset"]: r["late"] for r in judged.select("kafka_offset", "late").collect()}
+    for i, (_, v) in enumerate(verdicts):
+        late = v["error"] is None and v["event_time"].astimezone(UTC) < watermark
+        assert flags[i] is late, (i, v)
