@@ -2,11 +2,20 @@
 
 Pydantic's error types are folded into the contract's six kinds, and only the first problem is
 reported: a quarantine reason is read by people, and one precise reason is more useful than a list.
+
+Two paths, one verdict. The reference path (``validate_reference``: ``json.loads``, then the model in
+Python mode) defines what is accepted and how a rejection is worded. The fast path hands the raw bytes
+to pydantic's own JSON parser and validator in one call; it may only *accept*, and it declines every
+input where its parser could disagree with ``json.loads`` (see ``_accept_fast``), so anything it does
+not accept goes to the reference path, which decides and words the reason.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,6 +107,58 @@ def check_not_future(timestamp: datetime, now: datetime | None, max_future: time
         )
 
 
+def validate_reference(stream: Stream, raw: bytes | str) -> BaseModel:
+    """The reference verdict (``json.loads``, then the model in Python mode), without the future check.
+
+    It defines what the contract accepts and words every rejection; ``parse_event`` falls back to it
+    whenever the fast path does not accept a message.
+    """
+    data = decode_json(raw)
+    try:
+        return MODELS[stream].model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+
+
+# The models' compiled validators, called directly: ``model_validate_json`` adds a Python-level wrapper.
+_JSON_VALIDATORS = {stream: model.__pydantic_validator__ for stream, model in MODELS.items()}
+
+
+@functools.cache
+def _digit_run(limit: int, text: bool) -> re.Pattern[Any]:
+    """More than ``limit`` ASCII digits in a row; matched from a run's first digit, so the scan is linear."""
+    pattern = rf"(?<![0-9])[0-9]{{{limit + 1}}}"
+    return re.compile(pattern) if text else re.compile(pattern.encode())
+
+
+def _may_hold_overlong_int(raw: bytes | str) -> bool:
+    """Whether ``raw`` may hold an integer longer than Python's int/str conversion limit.
+
+    ``json.loads`` rejects such a number anywhere in the message (even in an ignored field); pydantic's
+    parser has its own, fixed limit, so the two differ whenever Python's limit is set lower.
+    """
+    limit = sys.get_int_max_str_digits()
+    return 0 < limit < len(raw) and _digit_run(limit, isinstance(raw, str)).search(raw) is not None
+
+
+def _accept_fast(stream: Stream, raw: bytes | str) -> BaseModel | None:
+    """The event if pydantic's JSON parser and the model's validator accept ``raw``, else None.
+
+    An accepted event is the reference path's: pydantic's parser reads JSON as ``json.loads`` does
+    (NaN/Infinity, the last of duplicate keys, escaped keys, numbers, whitespace) or refuses it (lone
+    surrogates, surrogates encoded in UTF-8, a BOM, UTF-16/32, other input types, nesting beyond 200
+    levels); the location and timestamp validators get the same Python values; strict mode treats JSON
+    numbers, strings and booleans as their Python counterparts; overlong integers are screened out first.
+    Any failure here defers to the reference path.
+    """
+    try:
+        if _may_hold_overlong_int(raw):
+            return None
+        return _JSON_VALIDATORS[stream].validate_json(raw)
+    except Exception:  # not accepted here: the reference path decides, and words the reason
+        return None
+
+
 def parse_event(
     stream: Stream,
     raw: bytes | str,
@@ -105,11 +166,12 @@ def parse_event(
     now: datetime | None = None,
     max_future: timedelta = timedelta(minutes=5),
 ) -> BaseModel:
-    """Parse and validate one message of ``stream``; raise :class:`ContractViolation` with the reason."""
-    data = decode_json(raw)
-    try:
-        event = MODELS[stream].model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from None
+    """Parse and validate one message of ``stream``; raise :class:`ContractViolation` with the reason.
+
+    A valid message is accepted by the fast path; only when it declines does the reference path run.
+    """
+    event = _accept_fast(stream, raw)
+    if event is None:
+        event = validate_reference(stream, raw)
     check_not_future(event.timestamp, now, max_future)  # type: ignore[attr-defined]
     return event
