@@ -53,7 +53,9 @@ def local_session(
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-        .config("spark.sql.adaptive.enabled", "false")
+        # Adaptive query execution on, as on AWS Glue 5.1 (Spark's default): it changes batch plans (join
+        # strategy, shuffle partitions), so local runs plan as Glue does. Spark disables it in micro-batches.
+        .config("spark.sql.adaptive.enabled", "true")
         # PySpark's daemon, minus re-reading three zip archives at every Python task (the module says why).
         .config("spark.python.daemon.module", "smartcity.local.pyspark_daemon")
     )
