@@ -22,6 +22,9 @@ DEFAULT_SHUFFLE_PARTITIONS = 4
 # Spark generates for wide projections can be larger than that and run interpreted. Measured with the
 # stream job's former native validation (dozens of checks per message in one projection) on 181k
 # simulator messages: 4.1-5.0 s -> 2.7 s warm. (On AWS Glue the JVM's options are Glue's.)
+# Spark's cache of compiled generated classes (default 100): a step of the stream job generates more
+# distinct classes than that, so with the default every step evicted and recompiled the previous one's.
+CODEGEN_CACHE_ENTRIES = 2000
 JAVA_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods"
 # Spark's log configuration with the per-record Kafka consumer warning silenced (the file says why).
 LOG4J2_CONFIG = resources.files("smartcity") / "log4j2.properties"
@@ -47,6 +50,7 @@ def local_session(
         .config("spark.driver.extraJavaOptions", java_options)
         .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.codegen.cache.maxEntries", str(CODEGEN_CACHE_ENTRIES))
         .config("spark.ui.enabled", "false")
         # Progress bars only for a person at a terminal; in logs they are megabytes of noise.
         .config("spark.ui.showConsoleProgress", "true" if sys.stderr.isatty() else "false")

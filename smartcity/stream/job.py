@@ -13,13 +13,12 @@ import logging
 import signal
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smartcity.config import Settings, Stream
@@ -35,7 +34,8 @@ from smartcity.stream.step import (
     Clock,
     JudgedCounts,
     StepPlan,
-    count_judged,
+    batch_tables,
+    judged_counts,
     plan_step,
     state_schema,
 )
@@ -98,21 +98,33 @@ class StreamJob:
         state = self.store.frames(previous)
         judged = None
         try:
-            counts, batch = JudgedCounts(), None
+            counts, raw_visible = JudgedCounts(), None
+            batch = None
             if kafka_df is not None:
                 judged = self._judge(kafka_df, ingest_time, clock)
-                counts = count_judged(judged, self.stream_of)  # the one job that materialises it
                 batch = {
                     stream: stream_frame(
                         judged.where(F.col("topic") == topic), stream, cell_size_deg=self.cfg.cell_size_deg
                     )
                     for stream, topic in self.topics.items()
                 }
-            laps("validate")
+                # Raw and quarantine first, published at once: they need nothing else, and their writes
+                # observe the counts the plan needs (no separate pass over the batch).
+                tables = batch_tables(batch, self.topics)
+                counts = judged_counts(commit.stage_all(tables), self.topics)
+                commit.publish(tables=[t.table for t in tables])
+                raw_visible = round(laps.total(), 3)
+            laps("raw+quarantine")
             plan = plan_step(
                 state, clock, batch, counts, self.cfg, ingest_time=ingest_time, schema=self.state_schema
             )
-            written, enriched, raw_visible = self._write(step, commit, plan, laps)
+            written = self.store.write(step, plan.segments)
+            laps("state")
+            staged = commit.stage_all(
+                [TableOutput(ENRICHED_TABLE, plan.enriched(written.frames["vehicle"]), ("dt", "hour"), False)]
+            )
+            enriched = int(staged[ENRICHED_TABLE]["rows"])
+            laps("enrich")
         finally:
             if judged is not None:
                 judged.unpersist()
@@ -150,35 +162,6 @@ class StreamJob:
             max_future_s=self.cfg.max_future_s,
             watermark=clock.watermark,
         ).persist(StorageLevel.MEMORY_AND_DISK)
-
-    def _write(
-        self, step: StepId, commit: StepCommit, plan: StepPlan, laps: _Laps
-    ) -> tuple[WrittenSegment, int, float | None]:
-        """Write the plan's outputs. Raw and quarantine do not feed the enrichment, so they are written and
-        published on a background thread while the state and the enriched rows are written: raw rows
-        become visible before the step ends. Returns the state written, the enriched row count and when
-        raw became visible (seconds into the step)."""
-        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartcity-raw")
-        try:
-            raw_done: Future[float] | None = None
-            if plan.tables:
-                raw_done = background.submit(_stage_and_publish, commit, plan.tables)
-            written = self.store.write(step, plan.segments)
-            laps("state")
-            observation = Observation("enriched_rows")
-            enriched = plan.enriched(written.frames["vehicle"]).observe(
-                observation, F.count(F.lit(1)).alias("rows")
-            )
-            commit.stage_all([TableOutput(ENRICHED_TABLE, enriched, ("dt", "hour"), single_task=False)])
-            enriched_rows = int(observation.get["rows"])
-            laps("enrich")
-            raw_visible = None
-            if raw_done is not None:
-                raw_visible = round(raw_done.result() - laps.start, 3)
-                laps("raw+quarantine")  # only the wait left after state and enrichment
-            return written, enriched_rows, raw_visible
-        finally:
-            background.shutdown(wait=True)  # never leave a write running behind a failed step
 
     def _commit(
         self,
@@ -302,13 +285,6 @@ class StreamJob:
         if available_now and not by_signal and self.cfg.flush_on_drain:
             flushed = self.flush() is not None
         return RunResult(self.batches, flushed, by_signal)
-
-
-def _stage_and_publish(commit: StepCommit, outputs: tuple[TableOutput, ...]) -> float:
-    """Write the tables and publish them at once; returns the monotonic time they became visible."""
-    commit.stage_all(outputs)
-    commit.publish(tables=[output.table for output in outputs])
-    return time.monotonic()
 
 
 class _Laps:

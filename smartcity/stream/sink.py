@@ -27,8 +27,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import functions as F
 
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.overlap import run_all
@@ -45,6 +47,8 @@ class TableOutput:
     frame: DataFrame
     partition_by: tuple[str, ...]
     single_task: bool = True
+    measures: tuple[Column, ...] = ()  # aggregates observed while writing (``rows`` always is)
+    columns: tuple[str, ...] | None = None  # the columns written (default: all of ``frame``)
 
 
 @dataclass
@@ -79,21 +83,29 @@ class StepCommit:
         self.fs.delete(self.staging_uri)
         return self.ingest_time
 
-    def stage_all(self, outputs: Sequence[TableOutput]) -> None:
-        """Write several tables' rows to staging, their writes overlapping (``smartcity.stream.overlap``)."""
+    def stage_all(self, outputs: Sequence[TableOutput]) -> dict[str, dict[str, Any]]:
+        """Write several tables' rows to staging, their writes overlapping (``smartcity.stream.overlap``);
+        returns per table the ``rows`` written and the output's ``measures``, observed by the write."""
 
-        def write(output: TableOutput) -> tuple[str, str]:
+        def write(output: TableOutput) -> tuple[str, str, dict[str, Any]]:
             target = join_uri(self.staging_uri, output.table)
             frame = output.frame
             rows = frame.coalesce(1) if output.single_task else frame.repartition(*output.partition_by)
-            rows.write.mode("overwrite").option("compression", "snappy").partitionBy(
+            # Observed after the shuffle: adaptive execution may replace an empty shuffle's input (and
+            # an observation inside it) by an empty relation, and the observation would never report.
+            observation = Observation(f"rows {output.table}")
+            counted = rows.observe(observation, F.count(F.lit(1)).alias("rows"), *output.measures)
+            if output.columns is not None:
+                counted = counted.select(*output.columns)
+            counted.write.mode("overwrite").option("compression", "snappy").partitionBy(
                 *output.partition_by
             ).parquet(target)
-            return output.table, target
+            return output.table, target, dict(observation.get)
 
         staged = run_all([partial(write, output) for output in outputs])
         with self._lock:
-            self._staged += staged
+            self._staged += [(table, target) for table, target, _ in staged]
+        return {table: measured for table, _, measured in staged}
 
     def planned_files(self, tables: Collection[str] | None = None) -> list[tuple[str, str]]:
         """(staged file, final URI) of the staged tables not yet published (of ``tables`` if given)."""

@@ -22,11 +22,12 @@ literal that changes every step would make every step compile new classes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -66,6 +67,7 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 # The column each kind expires on (late ids are kept by their own deadline, not their event time).
 EXPIRY_COLUMN = {kind: "keep_until" if kind == "late_ids" else "event_time" for kind in STATE_KINDS}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Stands for "no watermark yet" in the bounds frame (the earliest instant Spark's timestamps hold).
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 _STREAM_OF_KIND = {
@@ -114,40 +116,66 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def count_judged(judged: DataFrame, stream_of: Mapping[str, Stream]) -> JudgedCounts:
-    """Messages and rejects per topic, and per stream the valid and late rows and their event-time range,
-    in one Spark job over the judged messages (``error`` null when valid, ``late`` set by the judge)."""
-    rows = (
-        judged.groupBy(
-            "topic", F.col("error").isNull().alias("ok"), F.coalesce("late", F.lit(False)).alias("l")
-        )
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.min("event_time").alias("oldest"),
-            F.max("event_time").alias("newest"),
-        )
-        .collect()
+def raw_table(stream: Stream) -> str:
+    """The lake path of a stream's raw table."""
+    return RAW_TABLE.format(stream=stream.value)
+
+
+def batch_tables(batch: Mapping[Stream, Validated], topics: Mapping[Stream, str]) -> tuple[TableOutput, ...]:
+    """The raw table of every stream and the quarantine, each observing while it is written the counts
+    the step needs (:func:`judged_counts`): the one pass over the judged messages that a step makes."""
+    raw_measures = (
+        F.sum(F.col("late").cast("long")).alias("late"),
+        F.min(F.unix_micros("event_time")).alias("oldest_us"),
+        F.max(F.unix_micros("event_time")).alias("newest_us"),
     )
-    rows_in: dict[str, int] = {}
-    quarantined: dict[str, int] = {}
-    valid: dict[Stream, list[Row]] = {}
-    for row in rows:
-        topic, n = row["topic"], int(row["n"])
-        rows_in[topic] = rows_in.get(topic, 0) + n
-        if row["ok"]:
-            valid.setdefault(stream_of[topic], []).append(row)
-        else:
-            quarantined[topic] = n
-    streams = {
-        stream: StreamCounts(
-            valid=sum(int(r["n"]) for r in parts),
-            late=sum(int(r["n"]) for r in parts if r["l"]),
-            oldest=as_utc(min(r["oldest"] for r in parts)),
-            newest=as_utc(max(r["newest"] for r in parts)),
+    tables = [
+        TableOutput(
+            raw_table(stream),
+            v.valid,
+            ("dt", "hour"),
+            measures=raw_measures,
+            columns=tuple(c for c in v.valid.columns if c != "late"),
         )
-        for stream, parts in valid.items()
+        for stream, v in batch.items()
+    ]
+    rejected = [v.quarantined for v in batch.values()]
+    quarantine = rejected[0]
+    for more in rejected[1:]:
+        quarantine = quarantine.unionByName(more)
+    per_topic = tuple(
+        F.sum((F.col("topic") == topic).cast("long")).alias(f"rejected {topic}") for topic in topics.values()
+    )
+    return (*tables, TableOutput(QUARANTINE_TABLE, quarantine, ("dt",), measures=per_topic))
+
+
+def judged_counts(measured: Mapping[str, Mapping[str, Any]], topics: Mapping[Stream, str]) -> JudgedCounts:
+    """The step's counts from what :func:`batch_tables`' writes observed (table → measure → value)."""
+    rejected = measured[QUARANTINE_TABLE]
+    quarantined = {t: int(rejected[f"rejected {t}"] or 0) for t in topics.values()}
+    streams: dict[Stream, StreamCounts] = {}
+    for stream in topics:
+        m = measured.get(raw_table(stream))
+        if m and int(m["rows"]):
+            streams[stream] = StreamCounts(
+                valid=int(m["rows"]),
+                late=int(m["late"] or 0),
+                oldest=EPOCH + timedelta(microseconds=int(m["oldest_us"])),
+                newest=EPOCH + timedelta(microseconds=int(m["newest_us"])),
+            )
+    rows_in = {
+        topic: quarantined[topic] + (streams[s].valid if s in streams else 0) for s, topic in topics.items()
     }
-    return JudgedCounts(rows_in, quarantined, streams)
+    return JudgedCounts(
+        {t: n for t, n in rows_in.items() if n}, {t: n for t, n in quarantined.items() if n}, streams
+    )
+
+
+def count_tables(outputs: Sequence[TableOutput]) -> dict[str, dict[str, Any]]:
+    """What writing ``outputs`` would observe, computed without writing (for plans made in memory)."""
+    return {
+        o.table: o.frame.agg(F.count(F.lit(1)).alias("rows"), *o.measures).first().asDict() for o in outputs
+    }
 
 
 def _sec(seconds: float) -> timedelta:
@@ -224,7 +252,7 @@ def step_bounds(w0: datetime | None, w1: datetime | None, cfg: StreamSettings) -
     for kind, (before, after) in _reach(cfg).items():
         out[f"{kind}_from"] = max(start - a - _sec(before), BEGINNING) if w0 is not None else BEGINNING
         out[f"{kind}_until"] = max(end - a + _sec(after), BEGINNING)
-    out["late_kept_until"] = (w0 or datetime(1970, 1, 1, tzinfo=UTC)) + _sec(cfg.dedup_horizon_s)
+    out["late_kept_until"] = (w0 or EPOCH) + _sec(cfg.dedup_horizon_s)
     return out
 
 
@@ -235,9 +263,15 @@ def bounds_frame(spark: SparkSession, bounds: Mapping[str, datetime]) -> DataFra
     return spark.sql(f"SELECT * FROM VALUES ({values}) AS bounds({', '.join(names)})")
 
 
+def _with_bounds(df: DataFrame, bounds: DataFrame) -> DataFrame:
+    """``df`` with the bounds' columns on every row. A nested-loop product without broadcast: a broadcast
+    costs a Spark job of its own each time, and the one-row side needs no exchange at all."""
+    return df.crossJoin(bounds.hint("shuffle_replicate_nl"))
+
+
 def _where(df: DataFrame, bounds: DataFrame, condition: Column) -> DataFrame:
     """``df``'s rows for which ``condition`` (over ``df``'s and the bounds' columns) holds."""
-    return df.crossJoin(F.broadcast(bounds)).where(condition).select(*df.columns)
+    return _with_bounds(df, bounds).where(condition).select(*df.columns)
 
 
 def live(df: DataFrame, kind: str, bounds: DataFrame) -> DataFrame:
@@ -284,7 +318,6 @@ class StepPlan:
     """What one step writes and decides; every frame lazy. ``enriched`` needs the step's accepted vehicle
     events, which the driver passes as written to the state (so the de-duplication is not recomputed)."""
 
-    tables: tuple[TableOutput, ...]  # raw per stream and quarantine (none for a flush)
     segments: DataFrame | None  # the step's new state rows of every kind (:func:`state_schema`)
     clock: Clock  # after the step
     prune_before: dict[str, datetime]  # per kind: rows expiring before this are no longer needed
@@ -324,7 +357,7 @@ def plan_step(
 ) -> StepPlan:
     """Plan a step. ``state``: per kind the rows of the live segments (``STATE_COLUMNS``); ``batch``: the
     micro-batch's judged messages per stream (None for a flush); ``counts``: :func:`count_judged` of them
-    (the driver has them from the job that materialises the batch); ``schema``: :func:`state_schema`."""
+    (observed by the writes of :func:`batch_tables`); ``schema``: :func:`state_schema`."""
     spark = next(iter(state.values())).sparkSession
     after = next_clock(clock, counts.streams, cfg, ingest_time, flush=batch is None)
     bounds_at = step_bounds(clock.watermark, after.watermark, cfg)
@@ -333,7 +366,7 @@ def plan_step(
     prune_before = state_cutoffs(after.watermark, cfg) if after.watermark is not None else {}
     if batch is None:
         empty = {kind: now_live[kind].limit(0) for kind in CANDIDATE_KINDS}
-        return StepPlan((), None, after, prune_before, counts, now_live, empty, bounds, cfg)
+        return StepPlan(None, after, prune_before, counts, now_live, empty, bounds, cfg)
 
     ontime = {s: v.frame.where(F.col("error").isNull() & ~F.col("late")) for s, v in batch.items()}
     candidates = {
@@ -341,7 +374,10 @@ def plan_step(
         "weather": ontime[Stream.WEATHER].select(*STATE_COLUMNS["weather"]),
         "emergency": ontime[Stream.EMERGENCY].select(*STATE_COLUMNS["emergency"]),
     }
-    known = now_live["vehicle"].select("id").unionByName(now_live["late_ids"].select("id"))
+    # Joined by shuffle, not broadcast: a broadcast is a Spark job of its own.
+    known = (
+        now_live["vehicle"].select("id").unionByName(now_live["late_ids"].select("id")).hint("shuffle_hash")
+    )
     vehicles = batch[Stream.VEHICLE].frame.where(F.col("error").isNull())
     others = [c for c in STATE_COLUMNS["vehicle"] if c != "id"]
     # Within the batch one copy per id: the one with the smallest (partition, offset).
@@ -357,7 +393,7 @@ def plan_step(
         .groupBy("id")
         .agg(F.min("event_time").alias("event_time"))
         .join(known, "id", "left_anti")
-        .crossJoin(F.broadcast(bounds.select(F.col("late_kept_until").alias("keep_until"))))
+        .transform(lambda ids: _with_bounds(ids, bounds.select(F.col("late_kept_until").alias("keep_until"))))
     )
     # Candidates are written only as far as later steps can still use them.
     kept = {
@@ -370,15 +406,4 @@ def plan_step(
         rows = _as_state(kind, df, schema)
         segments = rows if segments is None else segments.unionByName(rows)
 
-    tables = [
-        TableOutput(RAW_TABLE.format(stream=s.value), v.valid, ("dt", "hour"))
-        for s, v in batch.items()
-        if counts.streams.get(s, StreamCounts()).valid > 0
-    ]
-    if counts.quarantined:
-        rejected = [v.quarantined for v in batch.values()]
-        quarantine = rejected[0]
-        for more in rejected[1:]:
-            quarantine = quarantine.unionByName(more)
-        tables.append(TableOutput(QUARANTINE_TABLE, quarantine, ("dt",)))
-    return StepPlan(tuple(tables), segments, after, prune_before, counts, now_live, candidates, bounds, cfg)
+    return StepPlan(segments, after, prune_before, counts, now_live, candidates, bounds, cfg)

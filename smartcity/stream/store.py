@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.stream.lakefs import LakeFS, join_uri
-from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, Clock, as_utc
+from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, Clock
 from smartcity.stream.stepid import StepId
 
 KEEP_VERSIONS = 3
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -144,18 +145,23 @@ class StateStore:
             )
         observation = Observation("state_segment")
         kind = F.col("kind")
-        measured = segments.observe(
+        # Observed after the coalesce (see StepCommit.stage_all for why the observation comes last).
+        measured = segments.coalesce(1).observe(
             observation,
             *[F.sum((kind == k).cast("long")).alias(f"rows_{k}") for k in STATE_KINDS],
-            *[F.max(F.when(kind == k, F.col(EXPIRY_COLUMN[k]))).alias(f"newest_{k}") for k in STATE_KINDS],
+            # As microseconds: PySpark hands an observed timestamp back as a Java object.
+            *[
+                F.max(F.when(kind == k, F.unix_micros(EXPIRY_COLUMN[k]))).alias(f"newest_{k}")
+                for k in STATE_KINDS
+            ],
         )
         uri = self._segment_uri(step.key)
-        measured.coalesce(1).write.mode("overwrite").partitionBy("kind").parquet(uri)
+        measured.write.mode("overwrite").partitionBy("kind").parquet(uri)
         seen = observation.get
         rows = {k: int(seen.get(f"rows_{k}") or 0) for k in STATE_KINDS}
         newest = {k: seen[f"newest_{k}"] for k in STATE_KINDS if seen.get(f"newest_{k}") is not None}
         frames = {k: self._read(step, k, exists=rows[k] > 0) for k in STATE_KINDS}
-        return WrittenSegment(frames, rows, {k: as_utc(v) for k, v in newest.items()})
+        return WrittenSegment(frames, rows, {k: EPOCH + timedelta(microseconds=v) for k, v in newest.items()})
 
     def _ensure_empty(self) -> None:
         if not self.fs.exists(self._empty_uri):

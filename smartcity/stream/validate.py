@@ -59,8 +59,11 @@ class Validated:
 
     @cached_property  # each DataFrame built costs the driver an analysis of the plan: build it once
     def valid(self) -> DataFrame:
-        """Rows in the raw table's column order (partition columns ``dt``/``hour`` added)."""
-        return self.frame.where(F.col("error").isNull()).select(*raw_column_names(self.stream), "dt", "hour")
+        """Rows in the raw table's column order (partition columns ``dt``/``hour`` added), then ``late``
+        (for the step's counts; not a column of the table)."""
+        return self.frame.where(F.col("error").isNull()).select(
+            *raw_column_names(self.stream), "dt", "hour", "late"
+        )
 
     @cached_property
     def quarantined(self) -> DataFrame:

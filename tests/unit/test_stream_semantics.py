@@ -21,7 +21,9 @@ from smartcity.stream.step import (
     STATE_KINDS,
     Clock,
     JudgedCounts,
-    count_judged,
+    batch_tables,
+    count_tables,
+    judged_counts,
     kind_rows,
     plan_step,
     state_schema,
@@ -164,11 +166,11 @@ def run_steps(spark, batches, *, flush_at_end: bool = True, ingest_time: datetim
     for batch_rows, flush in [(b, False) for b in batches] + ([({}, True)] if flush_at_end else []):
         state = {k: kind_rows(rows, k) for k in STATE_KINDS}
         batch = None if flush else frames(spark, batch_rows, clock.watermark)
-        judged = None
-        for v in (batch or {}).values():
-            part = v.frame.select("topic", "error", "late", "event_time")
-            judged = part if judged is None else judged.unionByName(part)
-        counts = JudgedCounts() if judged is None else count_judged(judged, {t: s for s, t in TOPICS.items()})
+        counts = (
+            JudgedCounts()
+            if batch is None
+            else judged_counts(count_tables(batch_tables(batch, TOPICS)), TOPICS)
+        )
         plan = plan_step(state, clock, batch, counts, CFG, ingest_time=ingest_time, schema=schema)
         segments = plan.segments if plan.segments is not None else rows.limit(0)
         segments = segments.localCheckpoint()

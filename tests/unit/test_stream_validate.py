@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ContractViolation, message_fields, parse_event, snake_case
-from smartcity.stream.step import StreamCounts, count_judged
+from smartcity.stream.step import StreamCounts, batch_tables, count_tables, judged_counts
 from smartcity.stream.validate import judge, stream_frame, validate
 
 pytestmark = pytest.mark.unit
@@ -352,9 +352,9 @@ def test_one_topic_validated_alone_equals_the_one_pass_over_all_topics(spark):
 
 def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark):
     """Judged against a watermark inside the corpus' event times, every valid message's ``late`` flag is
-    ``event_time < watermark`` (rejects are never late), and ``count_judged`` (the job's one job over
-    the judged messages) gives messages and rejects per topic, and per stream the valid and late
-    messages and the event-time range, as the contract says."""
+    ``event_time < watermark`` (rejects are never late), and the counts the job's raw and quarantine
+    writes observe give messages and rejects per topic, and per stream the valid and late messages and
+    the event-time range, as the contract says."""
     corpus = CANONICAL + ODD
     verdicts = [(stream, _expected(stream, raw)) for stream, raw in corpus]
     times = sorted(v["event_time"].astimezone(UTC) for _, v in verdicts if v["error"] is None)
@@ -372,7 +372,12 @@ def test_the_jobs_one_count_agrees_with_the_contract_and_the_stream_frames(spark
     judged = judge(
         _kafka_rows(spark, corpus), TOPICS, ingest_time=NOW, max_future_s=300.0, watermark=watermark
     )
-    got = count_judged(judged, TOPICS)
+    topics = {stream: topic for topic, stream in TOPICS.items()}
+    batch = {
+        stream: stream_frame(judged.where(F.col("topic") == topic), stream, cell_size_deg=0.05)
+        for topic, stream in TOPICS.items()
+    }
+    got = judged_counts(count_tables(batch_tables(batch, topics)), topics)
 
     assert got.streams == expected
     assert 0 < sum(c.late for c in expected.values()) < sum(c.valid for c in expected.values())
