@@ -11,13 +11,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from smartcity.stream.settings import StreamSettings
+
+_DEFAULTS = StreamSettings()
 REQUIRED = ["JOB_NAME", "lake_uri", "checkpoint_uri", "bootstrap_servers", "aws_region"]
+# The streaming knobs default to the job's own defaults (StreamSettings), so the two cannot drift.
 OPTIONAL = {
     "topics": "vehicle_data,gps_data,traffic_data,weather_data,emergency_data",
-    "trigger_interval_s": "30",
-    "max_offsets_per_trigger": "2000000",
-    "watermark_delay_s": "30",
-    "starting_offsets": "earliest",
+    "trigger_interval_s": f"{_DEFAULTS.trigger_interval_s:g}",
+    "max_offsets_per_trigger": str(_DEFAULTS.max_offsets_per_trigger),
+    "watermark_delay_s": f"{_DEFAULTS.watermark_delay_s:g}",
+    "starting_offsets": _DEFAULTS.starting_offsets,
     "cell_size_deg": "0.05",
     "kafka_auth": "msk_iam",
     "cloudwatch_namespace": "SmartCity/Streaming",

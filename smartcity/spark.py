@@ -15,13 +15,12 @@ from pyspark.sql import SparkSession
 
 from smartcity.local import jvm
 
-# 200 shuffle partitions (Spark's default) made stream-stream joins ~7x slower on 2 cores
-# (PLATFORM-NOTES); the value is frozen into a streaming checkpoint at its first run, so set it here.
+# Spark's default of 200 shuffle partitions costs more in task overhead than it parallelises on a few
+# cores; the value is frozen into a streaming checkpoint at its first run, so it is set here.
 DEFAULT_SHUFFLE_PARTITIONS = 4
 # -XX:-DontCompileHugeMethods: HotSpot never JIT-compiles a method over 8,000 bytes of bytecode, and code
-# Spark generates for wide projections can be larger than that and run interpreted. Measured with the
-# stream job's former native validation (dozens of checks per message in one projection) on 181k
-# simulator messages: 4.1-5.0 s -> 2.7 s warm. (On AWS Glue the JVM's options are Glue's.)
+# Spark generates for wide projections can be larger than that and run interpreted (docs/decisions/0004).
+# On AWS Glue the JVM's options are Glue's.
 # Spark's cache of compiled generated classes (default 100): a step of the stream job generates more
 # distinct classes than that, so with the default every step evicted and recompiled the previous one's.
 CODEGEN_CACHE_ENTRIES = 2000

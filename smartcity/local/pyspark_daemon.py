@@ -6,9 +6,7 @@ Spark starts its Python workers from this module locally (``spark.python.daemon.
 Why: PySpark's worker calls ``importlib.invalidate_caches()`` at the start of every task, and on Python
 3.11 a ``zipimporter``'s ``invalidate_caches`` re-reads its archive's whole directory, eagerly. Spark puts
 three archives on the workers' path (``pyspark.zip``, py4j's zip and the ``spark-core`` jar, thousands of
-entries) and imports leave a dozen zipimporters for them, so each task re-read them: ~0.2 s of CPU per
-Python task (py-spy: 75 % of a trivial task's time; an identity ``mapInArrow`` over 32 partitions took
-2.9-3.8 s). The stream job runs several Python tasks per micro-batch and the tests hundreds.
+entries), so every Python task re-read them (docs/decisions/0004 has the measurements).
 
 Those archives are the installed PySpark's and do not change while a worker lives, so their importers keep
 the directory they read first. Directories on the path (where ``SparkContext.addPyFile`` copies files)

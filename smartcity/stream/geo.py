@@ -9,7 +9,7 @@ EARTH_RADIUS_KM = 6371.0
 
 
 def cell_id(lat: Column, lon: Column, cell_size_deg: float) -> Column:
-    """``"<floor(lat/s)>:<floor(lon/s)>"`` (issue 4); null when the location is null."""
+    """``"<floor(lat/s)>:<floor(lon/s)>"``; null when the location is null."""
     row = F.floor(lat / F.lit(cell_size_deg)).cast("bigint")
     col = F.floor(lon / F.lit(cell_size_deg)).cast("bigint")
     return F.concat(row.cast("string"), F.lit(":"), col.cast("string"))

@@ -1,8 +1,8 @@
 """Run independent Spark actions from a few driver threads, so their fixed costs overlap.
 
-A micro-batch writes a dozen small Parquet outputs (five raw tables, quarantine, five state segments).
-Each write costs 0.3-1 s whatever its size -- planning, task scheduling, the output committer's renames
-and listings, mostly driver-side and single-threaded -- while its tasks leave cores idle. Spark runs jobs
+A step writes several small Parquet outputs (five raw tables and the quarantine). Each write has a fixed
+cost whatever its size -- planning, task scheduling, the output committer's renames and listings,
+mostly driver-side and single-threaded -- while its tasks leave cores idle. Spark runs jobs
 submitted from different threads concurrently (PySpark pins each Python thread to a JVM thread), so
 independent writes submitted together share those waits instead of queueing behind each other.
 """

@@ -1,8 +1,8 @@
 """Knobs of the streaming job: trigger, batch size, watermark and every enrichment window.
 
 Kept in the stream package (a pydantic model) so the job, its tests and the Glue entry share one
-definition; the lead may fold these fields into ``Settings`` later (see docs/streaming.md). Defaults are
-the values the docs quote for the state and small-file bounds, so change both together.
+definition. docs/streaming.md derives the state and small-file bounds from these defaults and says how
+the latency defaults were chosen.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ class StreamSettings(BaseModel):
     trigger_interval_s: float = Field(default=30.0, gt=0)
     max_offsets_per_trigger: int | None = Field(default=2_000_000, gt=0)
     starting_offsets: str = "earliest"
-    # Kafka consumer of the source (docs/streaming.md, Performance). Spark reads each topic-partition's
-    # range with its own consumer, and every range read ended by waiting out the broker's fetch.max.wait.ms
-    # (Kafka's default 500 ms; measured: a 6-record partition took 0.52 s, 0.05 s with 10 ms), so a
-    # micro-batch over 15 partitions on 2 cores waited ~3.7 s for nothing. Ranges are planned from offsets
-    # the broker already has, so a short wait costs no extra requests for data that exists.
+    # Kafka consumer of the source: Spark reads each topic-partition's range with its own consumer, and
+    # each read otherwise ends by waiting out the broker's fetch.max.wait.ms (Kafka's default 500 ms). The
+    # ranges are planned from offsets the broker already has, so a short wait asks for nothing more
+    # (docs/decisions/0004).
     kafka_fetch_max_wait_ms: int = Field(default=10, ge=0)
     # Fewer, larger polls per range (Kafka defaults: 500 records, 1 MiB per partition fetch).
     kafka_max_poll_records: int = Field(default=10_000, gt=0)
@@ -33,7 +32,7 @@ class StreamSettings(BaseModel):
     # A step's newest event time moves the watermark at most this far past its ingest time: a producer
     # whose clock runs ahead does not make everyone else's events late (its own events still count).
     max_clock_lead_s: float = Field(default=5.0, ge=0)
-    # Enrichment windows (issue 4): GPS within +-gps_window_s, weather in [t - weather, t], emergencies
+    # Enrichment windows: GPS within +-gps_window_s, weather in [t - weather, t], emergencies
     # Active in [t - emergency, t] within emergency_radius_km.
     gps_window_s: float = Field(default=10.0, ge=0)
     weather_window_s: float = Field(default=15 * 60.0, ge=0)
