@@ -7,6 +7,9 @@ import re
 
 from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.errors import UsageError
+from smartcity.stream.settings import StreamSettings
+
+_DEFAULTS = StreamSettings()
 
 
 def _duration(text: str) -> float:
@@ -26,9 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="process everything in Kafka now, close open windows, then stop",
     )
-    p.add_argument("--trigger", type=_duration, help="micro-batch interval (default 30s)")
+    p.add_argument(
+        "--trigger", type=_duration, help=f"micro-batch interval (default {_DEFAULTS.trigger_interval_s:g}s)"
+    )
     p.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger over all topics")
-    p.add_argument("--watermark-delay", type=_duration, help="event-time watermark delay (default 30s)")
+    p.add_argument(
+        "--watermark-delay",
+        type=_duration,
+        help=f"event-time watermark delay (default {_DEFAULTS.watermark_delay_s:g}s)",
+    )
     p.add_argument("--starting-offsets", choices=["earliest", "latest"], help="where a new job starts")
     p.add_argument("--no-flush", action="store_true", help="with --available-now: keep windows open")
     p.set_defaults(handler=_run)

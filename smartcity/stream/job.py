@@ -96,6 +96,7 @@ class StreamJob:
         previous = self.store.latest(before=step)
         clock = previous.clock if previous else Clock()
         state = self.store.frames(previous)
+        laps("load state")
         judged = None
         try:
             counts, raw_visible = JudgedCounts(), None
@@ -118,11 +119,12 @@ class StreamJob:
             plan = plan_step(
                 state, clock, batch, counts, self.cfg, ingest_time=ingest_time, schema=self.state_schema
             )
+            laps("plan")
             written = self.store.write(step, plan.segments)
             laps("state")
-            staged = commit.stage_all(
-                [TableOutput(ENRICHED_TABLE, plan.enriched(written.frames["vehicle"]), ("dt", "hour"), False)]
-            )
+            enriched_rows = plan.enriched(written.frames["vehicle"])
+            laps("plan enriched")
+            staged = commit.stage_all([TableOutput(ENRICHED_TABLE, enriched_rows, ("dt", "hour"), False)])
             enriched = int(staged[ENRICHED_TABLE]["rows"])
             laps("enrich")
         finally:

@@ -16,7 +16,7 @@ class StreamSettings(BaseModel):
     """Everything the streaming job decides that is not a name or an address."""
 
     # Micro-batches: one batch per trigger, so files per table partition per hour <= 3600 / trigger.
-    trigger_interval_s: float = Field(default=30.0, gt=0)
+    trigger_interval_s: float = Field(default=5.0, gt=0)
     max_offsets_per_trigger: int | None = Field(default=2_000_000, gt=0)
     starting_offsets: str = "earliest"
     # Kafka consumer of the source: Spark reads each topic-partition's range with its own consumer, and
@@ -28,7 +28,7 @@ class StreamSettings(BaseModel):
     kafka_max_poll_records: int = Field(default=10_000, gt=0)
     kafka_max_partition_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # Event-time watermark = newest event time seen on ANY stream minus this delay (the "max" policy).
-    watermark_delay_s: float = Field(default=30.0, ge=0)
+    watermark_delay_s: float = Field(default=20.0, ge=0)
     # A step's newest event time moves the watermark at most this far past its ingest time: a producer
     # whose clock runs ahead does not make everyone else's events late (its own events still count).
     max_clock_lead_s: float = Field(default=5.0, ge=0)
