@@ -59,8 +59,6 @@ def local_session(
         # Adaptive query execution on, as on AWS Glue 5.1 (Spark's default): it changes batch plans (join
         # strategy, shuffle partitions), so local runs plan as Glue does. Spark disables it in micro-batches.
         .config("spark.sql.adaptive.enabled", "true")
-        # PySpark's daemon, minus re-reading three zip archives at every Python task (the module says why).
-        .config("spark.python.daemon.module", "smartcity.local.pyspark_daemon")
     )
     if warehouse_dir is not None:
         builder = builder.config("spark.sql.warehouse.dir", str(warehouse_dir))

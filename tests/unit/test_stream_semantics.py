@@ -34,7 +34,7 @@ pytestmark = pytest.mark.unit
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 INGEST = T0 + timedelta(days=1)  # wall-clock time of every step unless a test says otherwise
-CFG = StreamSettings()
+CFG = StreamSettings(watermark_delay_s=30.0, max_clock_lead_s=5.0)  # the expectations below assume these
 TOPICS = Settings(profile="local").topics.all()
 KM_PER_DEG_LAT = 6371.0 * math.pi / 180
 
