@@ -224,8 +224,8 @@ def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetim
     }
 
 
-# How far (before t, after t) a candidate of each kind can match a vehicle event at t.
 def _reach(cfg: StreamSettings) -> dict[str, tuple[float, float]]:
+    """How far (before t, after t) a candidate of each kind can match a vehicle event at t."""
     return {
         "gps": (cfg.gps_window_s, cfg.gps_window_s),
         "weather": (cfg.weather_window_s, 0.0),
