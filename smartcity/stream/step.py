@@ -357,8 +357,9 @@ def plan_step(
     schema: T.StructType,
 ) -> StepPlan:
     """Plan a step. ``state``: per kind the rows of the live segments (``STATE_COLUMNS``); ``batch``: the
-    micro-batch's judged messages per stream (None for a flush); ``counts``: :func:`count_judged` of them
-    (observed by the writes of :func:`batch_tables`); ``schema``: :func:`state_schema`."""
+    micro-batch's judged messages per stream (None for a flush); ``counts``: the batch's counts
+    (:func:`judged_counts` of what the writes of :func:`batch_tables` observed); ``schema``:
+    :func:`state_schema`."""
     spark = next(iter(state.values())).sparkSession
     after = next_clock(clock, counts.streams, cfg, ingest_time, flush=batch is None)
     bounds_at = step_bounds(clock.watermark, after.watermark, cfg)
