@@ -43,8 +43,8 @@ class BatchMetrics:
     # What the step cost Spark (``smartcity.stream.engine``): jobs run, classes compiled by code generation.
     spark_jobs: int = 0
     generated_classes: int = 0
-    # Wall seconds per phase of the step (validate, raw, quarantine, state, enrich, publish, ...): where a
-    # slow batch spends its time, without the Spark UI.
+    # Wall seconds per phase of the step (raw+quarantine, plan, state, enrich, publish, ...): where a
+    # slow step spends its time, without the Spark UI.
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
