@@ -60,6 +60,7 @@ def _collect_both(weather: DataFrame, incidents: DataFrame) -> tuple[pa.Table, p
     w = weather.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in incidents.schema])
     i = incidents.select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in weather.schema], "*")
     both = w.withColumn("_weather", F.lit(True)).unionAll(i.withColumn("_weather", F.lit(False)))
+    both.sparkSession.sparkContext.setJobDescription("collect weather+incidents")
     rows = both.collect()
 
     def table(frame: DataFrame, start: int, is_weather: bool) -> pa.Table:

@@ -89,6 +89,8 @@ class StepCommit:
 
         def write(output: TableOutput) -> tuple[str, str, dict[str, Any]]:
             target = join_uri(self.staging_uri, output.table)
+            # Names the write's Spark job in the UI and the status store (a thread-local property).
+            output.frame.sparkSession.sparkContext.setJobDescription(f"{self.step.key} write {output.table}")
             frame = output.frame
             rows = frame.coalesce(1) if output.single_task else frame.repartition(*output.partition_by)
             # Observed after the shuffle: adaptive execution may replace an empty shuffle's input (and

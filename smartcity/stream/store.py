@@ -156,6 +156,7 @@ class StateStore:
             ],
         )
         uri = self._segment_uri(step.key)
+        self.spark.sparkContext.setJobDescription(f"{step.key} write state")
         measured.write.mode("overwrite").partitionBy("kind").parquet(uri)
         seen = observation.get
         rows = {k: int(seen.get(f"rows_{k}") or 0) for k in STATE_KINDS}
