@@ -27,9 +27,6 @@ from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name
 from smartcity.orchestrate.state import StateStore
 
-# A crawl-finished event time has one-second resolution; the claim is taken with sub-second precision.
-_EVENT_TIME_RESOLUTION_S = 1.0
-
 
 @dataclass
 class Outcome:
@@ -111,24 +108,27 @@ class CrawlCoordinator:
         out.started.append(crawler)
         return out
 
-    def on_crawl_finished(self, crawler: str, succeeded: bool, finished_at: datetime | None) -> Outcome:
+    def on_crawl_finished(self, crawler: str, succeeded: bool, finished_at: datetime) -> Outcome:
         """Close the crawl that ended and start another if files arrived that it may have missed.
 
-        Events for crawlers this stack does not own are ignored. A finish event older than the live claim
-        (a late or duplicated delivery of an earlier crawl's end) must not close the newer claim.
+        Events for crawlers this stack does not own are ignored. The end of an earlier crawl (a duplicate
+        or late delivery, even within the second of the restart) never closes the newer claim
+        (``CrawlRecord.ends_claim``).
         """
         out = Outcome()
         if crawler not in self.crawlers:
             out.skipped[crawler] = "not a lake crawler"
             return out
+        ended = finished_at.timestamp()
+        self._store.note_crawl_end(crawler, ended)
         record = self._store.crawl(crawler)
-        if record.inflight_claim is not None:
-            ended = finished_at.timestamp() if finished_at else self._clock()
-            if ended + _EVENT_TIME_RESOLUTION_S >= record.inflight_claim:
-                self._store.finish_crawl(crawler, record.inflight_claim, succeeded, record.inflight_gen or 0)
-            else:
-                out.skipped[crawler] = "finish event older than the crawl in flight"
-                return out
+        claim = record.inflight_claim
+        if claim is not None and not (
+            record.ends_claim(ended)
+            and self._store.finish_crawl(crawler, claim, ended, succeeded, record.inflight_gen or 0)
+        ):
+            out.skipped[crawler] = "end of an earlier crawl than the one in flight"
+            return out
         if not succeeded:
             # A failing crawler restarted at once would loop; the alert goes out and reconcile retries it.
             out.skipped[crawler] = "crawl failed; retried by reconcile"

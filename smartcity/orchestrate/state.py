@@ -7,8 +7,16 @@ per-crawler counter (``dirty_gen``); a crawl records the counter it saw when it 
 ``covered_gen`` reaches the generation its sighting produced; ``dirty_gen > covered_gen`` means another
 crawl is owed. Loads use the same scheme (``req_gen`` / ``run_gen`` / ``done_gen``).
 
+Which crawl a "crawl ended" event belongs to: Glue's events carry only the crawler name and a whole-second
+``completionDate``, and EventBridge delivers at least once and in any order. A crawler runs one crawl at a
+time and every crawl takes far longer than a second, so the end times of its crawls strictly increase in
+Glue's own clock. The item keeps the newest end processed (``last_end``) and each claim snapshots it
+(``inflight_after``): only an end strictly newer than that snapshot can close the claim. A duplicate or an
+older crawl's late end compares equal or lower, exactly, whatever the clocks of Lambda and Glue say.
+
 Items (``pk`` is the only key; ``expires_at`` is the table's TTL attribute):
-- ``crawler#<name>``: dirty_gen, covered_gen, inflight_claim (epoch s), inflight_gen
+- ``crawler#<name>``: dirty_gen, covered_gen, last_end (epoch s, Glue's clock), inflight_claim (epoch s),
+  inflight_gen, inflight_after (last_end when claimed)
 - ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id
 - ``part#<table>#<partition>``: first sighting of a partition (TTL)
 - ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
@@ -22,6 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 UNKNOWN_GEN = -1  # an in-flight run started by someone else: it is assumed to cover nothing we recorded
+# Glue's crawl-ended events give the completion time to the second; claims are taken with sub-second times.
+EVENT_TIME_RESOLUTION_S = 1.0
 
 
 def _n(value: float | int) -> dict[str, str]:
@@ -31,6 +41,10 @@ def _n(value: float | int) -> dict[str, str]:
 def _num(item: dict[str, Any], name: str, default: float = 0) -> float:
     attr = item.get(name)
     return float(attr["N"]) if attr else default
+
+
+def _opt(item: dict[str, Any], name: str) -> float | None:
+    return float(item[name]["N"]) if name in item else None
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -54,6 +68,20 @@ class CrawlRecord:
     covered_gen: int
     inflight_claim: float | None
     inflight_gen: int | None
+    inflight_after: float | None = None
+    last_end: float | None = None
+
+    def ends_claim(self, ended: float) -> bool:
+        """Whether a crawl that ended at ``ended`` (Glue's clock) can be the crawl of the live claim.
+
+        Exact test: it ended after the newest end known when the claim was taken. Coarse test, for claims
+        taken over without that end (a lost event): it did not end before the claim, to within the
+        event time's one-second resolution.
+        """
+        if self.inflight_claim is None:
+            return False
+        after = self.inflight_after if self.inflight_after is not None else float("-inf")
+        return ended > after and ended + EVENT_TIME_RESOLUTION_S >= self.inflight_claim
 
     @property
     def owed(self) -> bool:
@@ -142,28 +170,38 @@ class StateStore:
     # -- crawls -------------------------------------------------------------------------------------
 
     def crawl(self, crawler: str) -> CrawlRecord:
-        item = self._get(f"crawler#{crawler}")
-        return CrawlRecord(
-            dirty_gen=int(_num(item, "dirty_gen")),
-            covered_gen=int(_num(item, "covered_gen")),
-            inflight_claim=_num(item, "inflight_claim") if "inflight_claim" in item else None,
-            inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
-        )
+        return self._crawl_from(self._get(f"crawler#{crawler}"))
 
     def claim_crawl(self, crawler: str, now: float, stale_after_s: float) -> CrawlRecord | None:
         """Claim the right to start the crawler; None when another live claim holds it.
 
         The claim snapshots ``dirty_gen``: everything sighted up to here is listed by a crawl started
-        after this call. A claim older than ``stale_after_s`` (its finish event was lost) can be taken over.
+        after this call; and ``last_end``: only a crawl that ends after that one can be this claim's.
+        A claim older than ``stale_after_s`` (its finish event was lost) can be taken over.
         """
         return self._claim(
             f"crawler#{crawler}",
-            "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero)",
+            "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero),"
+            " inflight_after = if_not_exists(last_end, :zero)",
             "inflight_claim",
             now,
             stale_after_s,
             self._crawl_from,
         )
+
+    def note_crawl_end(self, crawler: str, ended: float) -> None:
+        """Remember the newest crawl end seen for the crawler; an older or repeated end changes nothing."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"crawler#{crawler}"}},
+                UpdateExpression="SET last_end = :ended",
+                ConditionExpression="attribute_not_exists(last_end) OR last_end < :ended",
+                ExpressionAttributeValues={":ended": _n(ended)},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     def mark_crawl_unknown(self, crawler: str, claim: float) -> None:
         """The crawler was already running (started elsewhere): that run covers nothing we recorded."""
@@ -177,18 +215,28 @@ class StateStore:
 
     def release_crawl(self, crawler: str, claim: float) -> None:
         """Give back a claim whose StartCrawler failed, so the next trigger can try again."""
-        self._update_if_claim(
-            f"crawler#{crawler}", "REMOVE inflight_claim, inflight_gen", "inflight_claim", claim
-        )
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after"
+        self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim)
 
-    def finish_crawl(self, crawler: str, claim: float, succeeded: bool, covered_gen: int) -> bool:
-        """Close the in-flight crawl; on success everything up to its generation counts as covered."""
-        expr = "REMOVE inflight_claim, inflight_gen"
-        values: dict[str, Any] = {}
+    def finish_crawl(
+        self, crawler: str, claim: float, ended: float, succeeded: bool, covered_gen: int
+    ) -> bool:
+        """Close the in-flight crawl that ended at ``ended``; on success everything up to its generation
+        counts as covered. False (nothing changed) when the claim changed or the end is not newer than
+        the end the claim was taken after (a duplicate or late event of an earlier crawl)."""
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after"
+        values: dict[str, Any] = {":ended": _n(ended)}
         if succeeded and covered_gen > self.crawl(crawler).covered_gen:
             expr += " SET covered_gen = :g"
             values[":g"] = _n(covered_gen)
-        return self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim, values)
+        return self._update_if_claim(
+            f"crawler#{crawler}",
+            expr,
+            "inflight_claim",
+            claim,
+            values,
+            also="attribute_not_exists(inflight_after) OR inflight_after < :ended",
+        )
 
     # -- loads --------------------------------------------------------------------------------------
 
@@ -290,14 +338,22 @@ class StateStore:
         return parse(out["Attributes"])
 
     def _update_if_claim(
-        self, pk: str, expr: str, attr: str, claim: float, values: dict[str, Any] | None = None
+        self,
+        pk: str,
+        expr: str,
+        attr: str,
+        claim: float,
+        values: dict[str, Any] | None = None,
+        also: str | None = None,
     ) -> bool:
+        """Apply ``expr`` only while ``attr`` still holds ``claim`` (and the ``also`` condition holds)."""
+        condition = f"{attr} = :claim" + (f" AND ({also})" if also else "")
         try:
             self._ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": pk}},
                 UpdateExpression=expr,
-                ConditionExpression=f"{attr} = :claim",
+                ConditionExpression=condition,
                 ExpressionAttributeValues={":claim": _n(claim), **(values or {})},
             )
         except ClientError as exc:
@@ -311,8 +367,10 @@ class StateStore:
         return CrawlRecord(
             dirty_gen=int(_num(item, "dirty_gen")),
             covered_gen=int(_num(item, "covered_gen")),
-            inflight_claim=_num(item, "inflight_claim"),
-            inflight_gen=int(_num(item, "inflight_gen")),
+            inflight_claim=_opt(item, "inflight_claim"),
+            inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
+            inflight_after=_opt(item, "inflight_after"),
+            last_end=_opt(item, "last_end"),
         )
 
     @staticmethod

@@ -27,6 +27,7 @@ from moto.moto_api import state_manager  # noqa: E402
 
 from smartcity.orchestrate import custom_resource  # noqa: E402
 from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
+from smartcity.orchestrate.state import CrawlRecord, StateStore  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -87,6 +88,7 @@ class World:
         self.new_files = _load("new_lake_files")
         self.glue_state = _load("glue_state")
         self.alerts = _load("failure_alert")
+        self.last_end = 0
 
     def crawls(self, table: str) -> int:
         return len(glue_backends[DEFAULT_ACCOUNT_ID][REGION].crawlers[crawler_name(PREFIX, table)].crawls)
@@ -104,6 +106,12 @@ class World:
         run.status = state
         return run.job_run_id
 
+    def next_crawl_end(self) -> str:
+        """A crawl's ``completionDate``: Glue stamps it to the second, and consecutive crawls of a crawler
+        end seconds apart at least (a crawl takes that long)."""
+        self.last_end = max(int(time.time()) + 1, self.last_end + 1)
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_end))
+
     def crawl_finished(
         self, table: str, state: str = "Succeeded", event_id: str | None = None
     ) -> dict[str, Any]:
@@ -112,10 +120,14 @@ class World:
             "crawler-succeeded.json",
             crawlerName=crawler_name(PREFIX, table),
             state=state,
-            completionDate=now_stamp(),
+            completionDate=self.next_crawl_end(),
         )
         ev["id"] = event_id or f"crawl-end-{time.time_ns()}"
         return self.glue_state.handler(ev, Context())
+
+    def crawl_record(self, table: str) -> CrawlRecord:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        return StateStore(ddb, TABLE).crawl(crawler_name(PREFIX, table))
 
     def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
         ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)
@@ -284,6 +296,25 @@ def test_lost_finish_event_is_recovered_by_reconcile_after_the_stale_period(
     time.sleep(0.6)
     out = world.glue_state.handler(event_file("reconcile-scheduled.json"), Context())
     assert out["started"] == ["smartcity-raw-vehicle"]
+
+
+def test_duplicate_finish_event_in_the_second_of_the_restart_does_not_close_the_new_claim(
+    world: World,
+) -> None:
+    world.new_files.handler(event("object-created.json"), Context())
+    world.new_files.handler(object_event("lake/raw/vehicle/dt=2024-05-01/hour=22/p.parquet", "z"), Context())
+    world.end_crawl("raw/vehicle")
+    # completionDate has whole-second resolution: the restart's claim falls within a second of it.
+    end = event("crawler-succeeded.json", completionDate=world.next_crawl_end())
+    end["id"] = "crawl-1-succeeded"
+    assert world.glue_state.handler(end, Context())["started"] == ["smartcity-raw-vehicle"]
+    restarted = world.crawl_record("raw/vehicle")
+    assert restarted.inflight_claim is not None and restarted.owed
+    again = world.glue_state.handler(end, Context())  # EventBridge delivers at least once
+    assert again["started"] == [] and world.crawls("raw/vehicle") == 2
+    assert world.crawl_record("raw/vehicle") == restarted  # the new claim is still open, nothing covered
+    out = world.crawl_finished("raw/vehicle")  # the new crawl's own end closes it and covers everything
+    assert out["started"] == [] and not world.crawl_record("raw/vehicle").owed
 
 
 def test_stale_duplicate_finish_event_does_not_close_the_next_crawl(world: World) -> None:
