@@ -9,8 +9,9 @@ while its crawler runs must be covered by a later crawl; no file waits forever.
   even attempted. ``CrawlerRunningException`` means someone else's crawl is running: success, but that run
   is assumed to cover nothing we recorded, so its end triggers another crawl if anything is owed.
 - When a crawl ends, the claim is closed (success raises the covered generation) and, if anything is
-  still owed, the crawler starts again. A periodic ``reconcile`` does the same for every crawler, so a lost
-  finish event, a failed crawl or a failed start only delays a crawl by one reconcile period.
+  still owed, the crawler starts again. A periodic ``reconcile`` does the same for every crawler, so a
+  failed crawl, a failed start or a kill between claim and start delays a crawl by one reconcile period
+  (plus ``CoordinationConfig.unconfirmed_after_s`` for the kill); a lost finish event by the stale period.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class CrawlCoordinator:
         """Start the crawler unless a live claim says a crawl is already in flight for it."""
         out = Outcome()
         now = self._clock()
-        claim = self._store.claim_crawl(crawler, now, self._config.stale_after_s)
+        claim = self._store.claim_crawl(crawler, now, self._config.claim_lifetime)
         if claim is None:
             out.skipped[crawler] = "crawl in flight"
             return out
@@ -100,11 +101,12 @@ class CrawlCoordinator:
             self._glue.start_crawler(Name=crawler)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "CrawlerRunningException":
-                self._store.mark_crawl_unknown(crawler, now)
+                self._store.mark_crawl_unknown(crawler, now, self._clock())
                 out.already_running.append(crawler)
                 return out
             self._store.release_crawl(crawler, now)
             raise
+        self._store.confirm_crawl(crawler, now, self._clock())
         out.started.append(crawler)
         return out
 

@@ -52,7 +52,7 @@ class LoadCoordinator:
     def ensure_load(self) -> Outcome:
         out = Outcome()
         now = self._clock()
-        if self._store.claim_load(self.job, now, self._config.stale_after_s) is None:
+        if self._store.claim_load(self.job, now, self._config.claim_lifetime) is None:
             out.loads_deferred.append(self.job)
             return out
         try:

@@ -16,8 +16,14 @@ older crawl's late end compares equal or lower, exactly, whatever the clocks of 
 
 Items (``pk`` is the only key; ``expires_at`` is the table's TTL attribute):
 - ``crawler#<name>``: dirty_gen, covered_gen, last_end (epoch s, Glue's clock), inflight_claim (epoch s),
-  inflight_gen, inflight_after (last_end when claimed)
-- ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id
+  inflight_gen, inflight_after (last_end when claimed), inflight_started (StartCrawler confirmed)
+- ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id (StartJobRun confirmed)
+
+A claim lives until its work ends, or ``stale_after_s`` (the finish event was lost). A claim whose Start
+call was never confirmed lives only ``unconfirmed_after_s``: its holder died between the claim and the
+call (a Lambda timeout or kill), and waiting hours for it would delay the work for nothing. Taking over a
+claim whose holder did start after all is harmless: Glue runs one crawl of a crawler and one run of the
+load job at a time, so the second Start is refused and recorded as a run of unknown coverage.
 - ``part#<table>#<partition>``: first sighting of a partition (TTL)
 - ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
 """
@@ -63,6 +69,15 @@ def _is_conditional_failure(exc: ClientError) -> bool:
 
 
 @dataclass(frozen=True)
+class ClaimLifetime:
+    """How long a claim holds: ``stale_after_s`` once its Start call is confirmed (the work's end event may
+    be lost), ``unconfirmed_after_s`` before (its holder died before or during the call)."""
+
+    stale_after_s: float
+    unconfirmed_after_s: float
+
+
+@dataclass(frozen=True)
 class CrawlRecord:
     dirty_gen: int
     covered_gen: int
@@ -70,6 +85,7 @@ class CrawlRecord:
     inflight_gen: int | None
     inflight_after: float | None = None
     last_end: float | None = None
+    inflight_started: float | None = None
 
     def ends_claim(self, ended: float) -> bool:
         """Whether a crawl that ended at ``ended`` (Glue's clock) can be the crawl of the live claim.
@@ -172,21 +188,27 @@ class StateStore:
     def crawl(self, crawler: str) -> CrawlRecord:
         return self._crawl_from(self._get(f"crawler#{crawler}"))
 
-    def claim_crawl(self, crawler: str, now: float, stale_after_s: float) -> CrawlRecord | None:
+    def claim_crawl(self, crawler: str, now: float, lifetime: ClaimLifetime) -> CrawlRecord | None:
         """Claim the right to start the crawler; None when another live claim holds it.
 
         The claim snapshots ``dirty_gen``: everything sighted up to here is listed by a crawl started
         after this call; and ``last_end``: only a crawl that ends after that one can be this claim's.
-        A claim older than ``stale_after_s`` (its finish event was lost) can be taken over.
         """
         return self._claim(
             f"crawler#{crawler}",
             "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero),"
-            " inflight_after = if_not_exists(last_end, :zero)",
+            " inflight_after = if_not_exists(last_end, :zero) REMOVE inflight_started",
             "inflight_claim",
+            "inflight_started",
             now,
-            stale_after_s,
+            lifetime,
             self._crawl_from,
+        )
+
+    def confirm_crawl(self, crawler: str, claim: float, now: float) -> None:
+        """StartCrawler succeeded under the claim: it now lives until the crawl ends (or goes stale)."""
+        self._update_if_claim(
+            f"crawler#{crawler}", "SET inflight_started = :now", "inflight_claim", claim, {":now": _n(now)}
         )
 
     def note_crawl_end(self, crawler: str, ended: float) -> None:
@@ -203,19 +225,20 @@ class StateStore:
             if not _is_conditional_failure(exc):
                 raise
 
-    def mark_crawl_unknown(self, crawler: str, claim: float) -> None:
-        """The crawler was already running (started elsewhere): that run covers nothing we recorded."""
+    def mark_crawl_unknown(self, crawler: str, claim: float, now: float) -> None:
+        """The crawler was already running (started elsewhere): the claim now waits for that crawl, which
+        covers nothing we recorded."""
         self._update_if_claim(
             f"crawler#{crawler}",
-            "SET inflight_gen = :unknown",
+            "SET inflight_gen = :unknown, inflight_started = :now",
             "inflight_claim",
             claim,
-            {":unknown": _n(UNKNOWN_GEN)},
+            {":unknown": _n(UNKNOWN_GEN), ":now": _n(now)},
         )
 
     def release_crawl(self, crawler: str, claim: float) -> None:
         """Give back a claim whose StartCrawler failed, so the next trigger can try again."""
-        expr = "REMOVE inflight_claim, inflight_gen, inflight_after"
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after, inflight_started"
         self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim)
 
     def finish_crawl(
@@ -224,7 +247,7 @@ class StateStore:
         """Close the in-flight crawl that ended at ``ended``; on success everything up to its generation
         counts as covered. False (nothing changed) when the claim changed or the end is not newer than
         the end the claim was taken after (a duplicate or late event of an earlier crawl)."""
-        expr = "REMOVE inflight_claim, inflight_gen, inflight_after"
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after, inflight_started"
         values: dict[str, Any] = {":ended": _n(ended)}
         if succeeded and covered_gen > self.crawl(crawler).covered_gen:
             expr += " SET covered_gen = :g"
@@ -281,13 +304,18 @@ class StateStore:
             run_id=item["run_id"]["S"] if "run_id" in item else None,
         )
 
-    def claim_load(self, job: str, now: float, stale_after_s: float) -> LoadRecord | None:
+    def claim_load(self, job: str, now: float, lifetime: ClaimLifetime) -> LoadRecord | None:
+        """Claim the right to start the load job (snapshotting ``req_gen``); None while a live claim holds it.
+
+        ``set_load_run`` confirms the claim with the run id.
+        """
         return self._claim(
             f"load#{job}",
             "SET run_claim = :now, run_gen = if_not_exists(req_gen, :zero) REMOVE run_id",
             "run_claim",
+            "run_id",
             now,
-            stale_after_s,
+            lifetime,
             self._load_from,
         )
 
@@ -317,17 +345,25 @@ class StateStore:
             or {}
         )
 
-    def _claim(self, pk: str, expr: str, attr: str, now: float, stale_after_s: float, parse: Any) -> Any:
+    def _claim(
+        self, pk: str, expr: str, attr: str, confirmed: str, now: float, lifetime: ClaimLifetime, parse: Any
+    ) -> Any:
+        """Take the claim ``attr`` unless a live one holds it (see ``ClaimLifetime``); ``confirmed`` is
+        the attribute that the holder's successful Start call sets."""
         try:
             out = self._ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": pk}},
                 UpdateExpression=expr,
-                ConditionExpression=f"attribute_not_exists({attr}) OR {attr} < :cutoff",
+                ConditionExpression=(
+                    f"attribute_not_exists({attr}) OR {attr} < :stale"
+                    f" OR (attribute_not_exists({confirmed}) AND {attr} < :unconfirmed)"
+                ),
                 ExpressionAttributeValues={
                     ":now": _n(now),
                     ":zero": _n(0),
-                    ":cutoff": _n(now - stale_after_s),
+                    ":stale": _n(now - lifetime.stale_after_s),
+                    ":unconfirmed": _n(now - lifetime.unconfirmed_after_s),
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -371,6 +407,7 @@ class StateStore:
             inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
             inflight_after=_opt(item, "inflight_after"),
             last_end=_opt(item, "last_end"),
+            inflight_started=_opt(item, "inflight_started"),
         )
 
     @staticmethod
