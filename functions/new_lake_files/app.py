@@ -24,6 +24,8 @@ from smartcity.orchestrate.state import StateStore
 
 logger = Logger()
 metrics = Metrics()
+# How much of a key too long to handle goes to the log: enough to find the writer, bounded for the log line.
+LOGGED_KEY_PREFIX_CHARS = 256
 
 
 @cache
@@ -44,13 +46,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "malformed"}
-    out = _crawls().on_object_created(parsed.detail.bucket.name, parsed.detail.object.key)
+    key = parsed.detail.object.key
+    out = _crawls().on_object_created(parsed.detail.bucket.name, key)
+    if out.malformed:
+        logger.error(
+            "malformed event ignored",
+            extra={
+                "error": out.malformed[key],
+                "key_prefix": key[:LOGGED_KEY_PREFIX_CHARS],
+                "key_chars": len(key),
+            },
+        )
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed"}
     metrics.add_metric(name="CrawlsStarted", unit=MetricUnit.Count, value=len(out.started))
     metrics.add_metric(name="ObjectsIgnored", unit=MetricUnit.Count, value=len(out.skipped))
     logger.info(
         "object handled",
         extra={
-            "key": parsed.detail.object.key,
+            "key": key,
             "started": out.started,
             "already_running": out.already_running,
             "skipped": out.skipped,

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name
-from smartcity.orchestrate.state import StateStore
+from smartcity.orchestrate.state import MarkerKeyTooLong, StateStore
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     loads_started: list[str] = field(default_factory=list)
     loads_deferred: list[str] = field(default_factory=list)
+    malformed: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> Outcome:
         self.started += other.started
@@ -45,6 +46,7 @@ class Outcome:
         self.skipped.update(other.skipped)
         self.loads_started += other.loads_started
         self.loads_deferred += other.loads_deferred
+        self.malformed.update(other.malformed)
         return self
 
 
@@ -84,7 +86,12 @@ class CrawlCoordinator:
             out.skipped[key] = "not table data"
             return out
         crawler = self.crawler_for(obj.table)
-        if not self._store.sight_partition(crawler, obj.table, obj.partition, self._clock()):
+        try:
+            sighted = self._store.sight_partition(crawler, obj.table, obj.partition, self._clock())
+        except MarkerKeyTooLong as exc:
+            out.malformed[key] = str(exc)
+            return out
+        if not sighted:
             out.skipped[key] = "partition already sighted"
             return out
         return out.merge(self.ensure_crawl(crawler))

@@ -35,6 +35,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+# DynamoDB refuses a partition key longer than this (UTF-8 bytes).
+DYNAMODB_KEY_MAX_BYTES = 2048
 UNKNOWN_GEN = -1  # an in-flight run started by someone else: it is assumed to cover nothing we recorded
 # Glue's crawl-ended events give the completion time to the second; claims are taken with sub-second times.
 EVENT_TIME_RESOLUTION_S = 1.0
@@ -47,6 +49,20 @@ def _n(value: float | int) -> dict[str, str]:
 def _num(item: dict[str, Any], name: str, default: float = 0) -> float:
     attr = item.get(name)
     return float(attr["N"]) if attr else default
+
+
+class MarkerKeyTooLong(ValueError):
+    """A marker key built from event content (an S3 key, an event id) does not fit DynamoDB's key limit."""
+
+
+def marker_key(kind: str, *parts: str) -> str:
+    """The ``pk`` of a marker, e.g. ``part#<table>#<partition>``; raises ``MarkerKeyTooLong`` if it
+    cannot be stored (only malformed or hostile input gets there: real lake paths are short)."""
+    pk = "#".join((kind, *parts))
+    size = len(pk.encode("utf-8"))
+    if size > DYNAMODB_KEY_MAX_BYTES:
+        raise MarkerKeyTooLong(f"{kind} marker key is {size} bytes; DynamoDB allows {DYNAMODB_KEY_MAX_BYTES}")
+    return pk
 
 
 def _opt(item: dict[str, Any], name: str) -> float | None:
@@ -133,7 +149,9 @@ class StateStore:
 
         Returns False (and changes nothing) when the partition was already sighted: its crawl is owed or
         done already, so duplicate deliveries and further files of a known partition cost no crawl.
+        Raises ``MarkerKeyTooLong`` before any write when the partition path cannot be a marker key.
         """
+        pk = marker_key("part", table, partition)
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -141,7 +159,7 @@ class StateStore:
                         "Put": {
                             "TableName": self.table,
                             "Item": {
-                                "pk": {"S": f"part#{table}#{partition}"},
+                                "pk": {"S": pk},
                                 "crawler": {"S": crawler},
                                 "first_seen": _n(now),
                                 "expires_at": _n(int(now) + self._ttl_s),
@@ -170,7 +188,10 @@ class StateStore:
         try:
             self._ddb.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": f"seen#{kind}#{event_id}"}, "expires_at": _n(int(now) + self._ttl_s)},
+                Item={
+                    "pk": {"S": marker_key("seen", kind, event_id)},
+                    "expires_at": _n(int(now) + self._ttl_s),
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -181,7 +202,7 @@ class StateStore:
 
     def forget_delivery(self, kind: str, event_id: str) -> None:
         """Undo ``first_delivery`` when the work failed, so a retry of the same event is not skipped."""
-        self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": f"seen#{kind}#{event_id}"}})
+        self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": marker_key("seen", kind, event_id)}})
 
     # -- crawls -------------------------------------------------------------------------------------
 
@@ -272,7 +293,7 @@ class StateStore:
                         "Put": {
                             "TableName": self.table,
                             "Item": {
-                                "pk": {"S": f"seen#loadreq#{event_id}"},
+                                "pk": {"S": marker_key("seen", "loadreq", event_id)},
                                 "expires_at": _n(int(now) + self._ttl_s),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",

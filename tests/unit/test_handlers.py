@@ -231,6 +231,25 @@ def test_spark_metadata_and_foreign_keys_start_nothing(world: World) -> None:
     assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
 
 
+def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
+    world: World, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # DynamoDB keys are at most 2,048 bytes; this partition path alone is longer (multi-byte characters).
+    partition = "/".join(f"p{i}={'é' * 40}" for i in range(30))
+    key = f"lake/raw/vehicle/{partition}/part-0.parquet"
+    out = world.new_files.handler(object_event(key, "long-key"), Context())
+    assert out["status"] == "malformed"
+    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get("MalformedEvents") == [1.0] for m in emf)
+    [logged] = [r for r in caplog.records if r.getMessage() == "malformed event ignored"]
+    assert key.startswith(logged.key_prefix) and len(logged.key_prefix) < len(key)  # type: ignore[attr-defined]
+    # The rest of the table still works: a normal file of the same table starts its crawl.
+    assert world.new_files.handler(event("object-created.json"), Context())["started"] == [
+        "smartcity-raw-vehicle"
+    ]
+
+
 def test_duplicate_delivery_starts_one_crawl(world: World) -> None:
     ev = event("object-created.json")
     world.new_files.handler(ev, Context())
@@ -414,6 +433,14 @@ def test_malformed_event_is_counted_not_raised(
     assert out == {"status": "malformed"}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get("MalformedEvents") == [1.0] or m.get("MalformedEvents") == 1.0 for m in emf)
+
+
+@pytest.mark.parametrize("fn", ["glue_state", "failure_alert"])
+def test_event_id_too_long_for_a_marker_is_malformed(world: World, fn: str) -> None:
+    ev = event_file("crawler-failed.json" if fn == "failure_alert" else "crawler-succeeded-enriched.json")
+    ev["id"] = "x" * 3000  # its de-duplication marker could not be stored
+    mod = world.alerts if fn == "failure_alert" else world.glue_state
+    assert mod.handler(ev, Context()) == {"status": "malformed"}
 
 
 # -- every event file reaches a handler -----------------------------------------------------------------
