@@ -41,10 +41,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "malformed"}
     sns, ddb, config = _deps()
-    alert = alert_on_failure(parsed, sns, ddb, config)
+    outcome = alert_on_failure(parsed, sns, ddb, config)
+    alert = outcome.alert
     if alert is None:
         logger.info("no alert", extra={"detail_type": parsed.detail_type, "state": parsed.detail.state})
         return {"status": "no-alert"}
+    if not outcome.published:
+        logger.info("alert already published for this event", extra={"alert": alert.subject})
+        return {"status": "duplicate", "subject": alert.subject}
     # The kind dimension feeds the template's ETL-failure and crawler-failure alarms.
     metrics.add_dimension(name="kind", value=alert.kind)
     metrics.add_metric(name="AlertsPublished", unit=MetricUnit.Count, value=1)

@@ -200,9 +200,9 @@ class StateStore:
             raise
         return True
 
-    def forget_delivery(self, kind: str, event_id: str) -> None:
-        """Undo ``first_delivery`` when the work failed, so a retry of the same event is not skipped."""
-        self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": marker_key("seen", kind, event_id)}})
+    def delivered(self, kind: str, event_id: str) -> bool:
+        """Whether ``first_delivery`` already recorded this event id for ``kind``."""
+        return bool(self._get(marker_key("seen", kind, event_id)))
 
     # -- crawls -------------------------------------------------------------------------------------
 

@@ -417,6 +417,57 @@ def test_streaming_job_stop_alerts_and_load_success_does_not(world: World) -> No
     assert msg["Subject"].startswith("[smartcity] streaming-job smartcity-streaming STOPPED")
 
 
+SNS_MESSAGE_MAX_BYTES = 262_144  # SNS Publish refuses a larger message
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["Traceback (most recent call last): " + "x" * 200_000, "Fehler: " + "é" * 150_000],
+    ids=["ascii", "utf8"],
+)
+def test_a_long_failure_message_is_truncated_once_and_the_alert_published(world: World, reason: str) -> None:
+    out = world.alerts.handler(event("job-load-failed.json", message=reason), Context())
+    assert out["status"] == "alerted"
+    [msg] = world.alert_messages()
+    body = msg["Message"]
+    assert len(body.encode("utf-8")) <= SNS_MESSAGE_MAX_BYTES
+    assert body.count(reason.split(":")[0] + ":") == 1  # the reason is written once
+    assert body.count("[truncated") == 1 and "see the logs" in body
+    fields = json.loads(body.rsplit("\n", 1)[-1])  # the structured fields close the message
+    assert fields["run_id"] == "jr_ca2144d747b45ad412d3c66a1b6934b6b27aa252be9a21a95c54dfaa224a1925"
+    assert fields["kind"] == "job" and fields["state"] == "FAILED" and "aws-glue" in fields["logs_url"]
+    assert fields["message_chars"] == len(reason)
+
+
+def test_alert_subject_is_one_line_within_sns_limits(world: World) -> None:
+    ev = event("crawler-failed.json", crawlerName="smartcity-\nq\t" + "q" * 300)
+    world.alerts.handler(ev, Context())
+    [msg] = world.alert_messages()
+    assert len(msg["Subject"]) <= 100 and msg["Subject"].isprintable()
+
+
+def test_alert_is_published_when_the_function_died_between_marker_and_publish(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Killed(BaseException):
+        """The Lambda runtime stopping the function (timeout): no ``except Exception`` sees it."""
+
+    sns = world.alerts._deps()[0]
+    real_publish = sns.publish
+
+    def killed(**_kwargs: Any) -> Any:
+        raise Killed
+
+    monkeypatch.setattr(sns, "publish", killed)
+    with pytest.raises(Killed):
+        world.alerts.handler(event("job-load-failed.json"), Context())
+    monkeypatch.setattr(sns, "publish", real_publish)
+    assert world.alerts.handler(event("job-load-failed.json"), Context())["status"] == "alerted"  # the retry
+    assert len(world.alert_messages()) == 1
+    assert world.alerts.handler(event("job-load-failed.json"), Context())["status"] == "duplicate"
+    assert world.alert_messages() == []
+
+
 # -- malformed ---------------------------------------------------------------------------------------------
 
 
@@ -483,7 +534,7 @@ def test_each_orchestration_event_file_is_handled(world: World, name: str) -> No
     ]
     out = mod.handler(event_file(name), Context())
     assert out["status"] == ("malformed" if name.startswith("malformed") else out["status"])
-    assert out["status"] in {"ok", "alerted", "no-alert", "malformed"}
+    assert out["status"] in {"ok", "alerted", "no-alert", "duplicate", "malformed"}
 
 
 # -- custom resources ----------------------------------------------------------------------------------
