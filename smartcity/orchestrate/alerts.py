@@ -1,8 +1,8 @@
 """Failure alerts: decide whether a Glue state change is a failure and say what, when and where the logs are.
 
-A crawler that Failed, a job run that ended FAILED, TIMEOUT or ERROR, and the streaming job ending in any
-state at all (it is meant to run forever: STOPPED or even SUCCEEDED means the lake stopped filling) are
-failures.
+A crawler that Failed, a job run that ended FAILED, TIMEOUT, ERROR or STOPPED (a stopped load did not load),
+and the streaming job ending in any state at all (it is meant to run forever: STOPPED or even SUCCEEDED
+means the lake stopped filling) are failures.
 
 Delivery is at least once: the alert is published first and its event id marked as alerted after, so a
 function that dies in between (a timeout, a kill) leaves no mark and the retry publishes it. The price is a
@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -31,17 +32,38 @@ SNS_MESSAGE_MAX_BYTES = 262_144
 REASON_MAX_BYTES = 16_384
 _TRUNCATED = " ... [truncated: {shown} of {total} characters shown; see the logs]"
 
+
+class AlertKind(StrEnum):
+    """What failed: the word in the alert's subject and the value of the ``kind`` metric dimension."""
+
+    CRAWLER = "crawler"
+    JOB = "job"  # a job run other than the streaming job's: the Redshift load
+    STREAMING_JOB = "streaming-job"
+
+
+# Metrics of the failure-alert function (namespace and the ``service`` dimension come from Powertools'
+# POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME). Per published alert:
+METRIC_ALERTS_PUBLISHED = "AlertsPublished"  # dimensions: service, kind (an AlertKind value)
+DIMENSION_KIND = "kind"
+METRIC_ETL_FAILURES = "EtlFailures"  # dimension: service; a load or streaming job run failed or ended
+METRIC_CRAWLER_FAILURES = "CrawlerFailures"  # dimension: service; a lake crawler failed
+FAILURE_METRIC: dict[AlertKind, str] = {
+    AlertKind.CRAWLER: METRIC_CRAWLER_FAILURES,
+    AlertKind.JOB: METRIC_ETL_FAILURES,
+    AlertKind.STREAMING_JOB: METRIC_ETL_FAILURES,
+}
+
 ALERT_MARKER = "alert"  # kind of the state table's seen#alert#<event id> markers
 
-FAILED_JOB_STATES = frozenset({"FAILED", "TIMEOUT", "ERROR"})
-ENDED_JOB_STATES = FAILED_JOB_STATES | {"STOPPED", "SUCCEEDED"}
+FAILED_JOB_STATES = frozenset({"FAILED", "TIMEOUT", "ERROR", "STOPPED"})
+ENDED_JOB_STATES = FAILED_JOB_STATES | {"SUCCEEDED"}
 
 
 @dataclass(frozen=True)
 class Alert:
     """One failure, in words a person on call can act on."""
 
-    kind: str  # "crawler" | "job" | "streaming-job"
+    kind: AlertKind
     name: str
     state: str
     time: str
@@ -108,7 +130,7 @@ def alert_for(event: CrawlerStateEvent | JobStateEvent, streaming_job: str) -> A
         if d.state.lower() != "failed":
             return None
         return Alert(
-            kind="crawler",
+            kind=AlertKind.CRAWLER,
             name=d.crawler_name,
             state=d.state,
             time=when,
@@ -121,7 +143,7 @@ def alert_for(event: CrawlerStateEvent | JobStateEvent, streaming_job: str) -> A
     if not (d.state in FAILED_JOB_STATES or (streaming and d.state in ENDED_JOB_STATES)):
         return None
     return Alert(
-        kind="streaming-job" if streaming else "job",
+        kind=AlertKind.STREAMING_JOB if streaming else AlertKind.JOB,
         name=d.job_name,
         state=d.state,
         time=when,

@@ -28,6 +28,10 @@ from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name
 from smartcity.orchestrate.state import MarkerKeyTooLong, StateStore
 
+# Metrics of the new-lake-files and glue-state functions (dimension: service).
+METRIC_CRAWLS_STARTED = "CrawlsStarted"
+METRIC_OBJECTS_IGNORED = "ObjectsIgnored"  # objects that owe no crawl (not table data, partition known)
+
 
 @dataclass
 class Outcome:

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# Counted by every orchestration function for an event it cannot act on (logged, never raised).
+METRIC_MALFORMED_EVENTS = "MalformedEvents"
+
 # EventBridge event ids are UUIDs; a bound keeps the de-duplication markers built from them storable.
 EVENT_ID_MAX_CHARS = 256
 

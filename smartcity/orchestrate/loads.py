@@ -20,6 +20,9 @@ from smartcity.orchestrate.crawls import Outcome
 from smartcity.orchestrate.state import StateStore
 
 UNKNOWN_RUN = "unknown"
+# Metrics of the glue-state function (dimension: service).
+METRIC_LOADS_STARTED = "LoadsStarted"
+METRIC_LOADS_DEFERRED = "LoadsDeferred"  # a load owed while a run is going: started when that run ends
 
 
 class LoadCoordinator:

@@ -18,14 +18,14 @@ Items (``pk`` is the only key; ``expires_at`` is the table's TTL attribute):
 - ``crawler#<name>``: dirty_gen, covered_gen, last_end (epoch s, Glue's clock), inflight_claim (epoch s),
   inflight_gen, inflight_after (last_end when claimed), inflight_started (StartCrawler confirmed)
 - ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id (StartJobRun confirmed)
+- ``part#<table>#<partition>``: first sighting of a partition (TTL)
+- ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
 
 A claim lives until its work ends, or ``stale_after_s`` (the finish event was lost). A claim whose Start
 call was never confirmed lives only ``unconfirmed_after_s``: its holder died between the claim and the
 call (a Lambda timeout or kill), and waiting hours for it would delay the work for nothing. Taking over a
 claim whose holder did start after all is harmless: Glue runs one crawl of a crawler and one run of the
 load job at a time, so the second Start is refused and recorded as a run of unknown coverage.
-- ``part#<table>#<partition>``: first sighting of a partition (TTL)
-- ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
 """
 
 from __future__ import annotations

@@ -26,6 +26,14 @@ from moto.glue.models import glue_backends  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
 
 from smartcity.orchestrate import custom_resource  # noqa: E402
+from smartcity.orchestrate.alerts import (  # noqa: E402
+    DIMENSION_KIND,
+    METRIC_ALERTS_PUBLISHED,
+    METRIC_CRAWLER_FAILURES,
+    METRIC_ETL_FAILURES,
+    AlertKind,
+)
+from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS  # noqa: E402
 from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
 from smartcity.orchestrate.state import CrawlRecord, StateStore  # noqa: E402
 
@@ -241,7 +249,7 @@ def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
     assert out["status"] == "malformed"
     assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(m.get("MalformedEvents") == [1.0] for m in emf)
+    assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
     [logged] = [r for r in caplog.records if r.getMessage() == "malformed event ignored"]
     assert key.startswith(logged.key_prefix) and len(logged.key_prefix) < len(key)  # type: ignore[attr-defined]
     # The rest of the table still works: a normal file of the same table starts its crawl.
@@ -417,6 +425,47 @@ def test_streaming_job_stop_alerts_and_load_success_does_not(world: World) -> No
     assert msg["Subject"].startswith("[smartcity] streaming-job smartcity-streaming STOPPED")
 
 
+def _emf(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, dict[str, str], float]]:
+    """(metric name, dimensions, value) of every metric the handlers printed in EMF."""
+    out = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dims = {d: blob[d] for d in directive["Dimensions"][0]}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                out.append((metric["Name"], dims, float(sum(value) if isinstance(value, list) else value)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "failure_metric"),
+    [
+        ("job-load-failed.json", AlertKind.JOB, METRIC_ETL_FAILURES),
+        ("job-load-stopped.json", AlertKind.JOB, METRIC_ETL_FAILURES),
+        ("job-streaming-stopped.json", AlertKind.STREAMING_JOB, METRIC_ETL_FAILURES),
+        ("crawler-failed.json", AlertKind.CRAWLER, METRIC_CRAWLER_FAILURES),
+    ],
+)
+def test_each_alert_emits_its_kind_and_its_failure_metric_once(
+    world: World, capsys: pytest.CaptureFixture[str], name: str, kind: str, failure_metric: str
+) -> None:
+    assert world.alerts.handler(event_file(name), Context())["status"] == "alerted"
+    service = {"service": "test"}  # POWERTOOLS_SERVICE_NAME; the template sets failure-alert
+    emitted = _emf(capsys)
+    assert (METRIC_ALERTS_PUBLISHED, {**service, DIMENSION_KIND: kind}, 1.0) in emitted
+    assert (failure_metric, service, 1.0) in emitted  # one metric per alarm, no dimension to get wrong
+    assert world.alerts.handler(event_file(name), Context())["status"] == "duplicate"
+    assert _emf(capsys) == []  # a duplicate delivery counts nothing
+
+
+def test_a_load_success_emits_no_failure(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert world.alerts.handler(event_file("job-load-succeeded.json"), Context())["status"] == "no-alert"
+    assert _emf(capsys) == []
+
+
 SNS_MESSAGE_MAX_BYTES = 262_144  # SNS Publish refuses a larger message
 
 
@@ -483,7 +532,7 @@ def test_malformed_event_is_counted_not_raised(
     out = mod.handler(payload, Context())
     assert out == {"status": "malformed"}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(m.get("MalformedEvents") == [1.0] or m.get("MalformedEvents") == 1.0 for m in emf)
+    assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
 
 
 @pytest.mark.parametrize("fn", ["glue_state", "failure_alert"])
@@ -509,6 +558,7 @@ HANDLER_OF = {
     "crawler-failed.json": "failure_alert",
     "job-load-failed.json": "failure_alert",
     "job-streaming-stopped.json": "failure_alert",
+    "job-load-stopped.json": "failure_alert",
     "msk-topics-create.json": "msk_topics",
     "msk-topics-delete.json": "msk_topics",
     "glue-library-create.json": "glue_library",
