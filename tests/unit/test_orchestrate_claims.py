@@ -1,5 +1,6 @@
-"""Claims whose holder died: a kill between a claim and its Start call delays the work by one reconcile
-period at most, while a confirmed claim (the crawl or run really started) keeps its full lifetime.
+"""Claims: a kill between a claim and its Start call delays the work by one reconcile period at most,
+while a confirmed claim (the crawl or run really started) keeps its full lifetime; and only the end of
+the claim's own crawl closes it, in whatever order and however often EventBridge delivers the ends.
 
 The coordinators run against moto's DynamoDB and Glue with a clock the test moves; the "kill" is an
 exception no handler code catches, raised where the Lambda runtime would stop the function.
@@ -8,6 +9,7 @@ exception no handler code catches, raised where the Lambda runtime would stop th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -153,3 +155,33 @@ def test_a_started_load_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any, 
     clock.now = T0 + RECONCILE_PERIOD_S
     assert loads.reconcile().loads_deferred == [LOAD_JOB]
     assert len(glue.get_job_runs(JobName=LOAD_JOB)["JobRuns"]) == 1
+
+
+def _at(offset_s: float) -> datetime:
+    """A crawl end stamped by Glue: whole seconds."""
+    return datetime.fromtimestamp(int(T0 + offset_s), UTC)
+
+
+def test_only_an_end_newer_than_the_claims_predecessor_closes_it_whatever_the_delivery_order(
+    aws: tuple[Any, StateStore],
+) -> None:
+    glue, store = aws
+    clock = Clock()
+    crawls = _crawls(glue, store, clock)
+    crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=13/part-0.parquet")  # crawl 1
+    crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=14/part-0.parquet")  # owed during it
+    glue.stop_crawler(Name=CRAWLER)
+    clock.now = T0 + 90.2
+    assert crawls.on_crawl_finished(CRAWLER, True, _at(90)).started == [CRAWLER]  # crawl 2, same second
+    claim = store.crawl(CRAWLER)
+    for late in (_at(90), _at(60)):  # crawl 1's end delivered again; an older crawl's end delivered late
+        out = crawls.on_crawl_finished(CRAWLER, False, late)
+        assert out.skipped == {CRAWLER: "end of an earlier crawl than the one in flight"}
+        assert store.crawl(CRAWLER) == claim
+    glue.stop_crawler(Name=CRAWLER)
+    clock.now = T0 + 200
+    assert crawls.on_crawl_finished(CRAWLER, True, _at(190)).started == []  # crawl 2's own end
+    record = store.crawl(CRAWLER)
+    assert record.inflight_claim is None and not record.owed and record.last_end == int(T0 + 190)
+    out = crawls.on_crawl_finished(CRAWLER, False, _at(90))  # crawl 1's failure, delivered last
+    assert store.crawl(CRAWLER) == record and out.started == []
