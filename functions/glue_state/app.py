@@ -18,7 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
-from smartcity.orchestrate.events import parse_glue_state
+from smartcity.orchestrate.crawls import METRIC_CRAWLS_STARTED
+from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS, parse_glue_state
+from smartcity.orchestrate.loads import METRIC_LOADS_DEFERRED, METRIC_LOADS_STARTED
 from smartcity.orchestrate.service import Orchestrator
 
 logger = Logger()
@@ -39,12 +41,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         parsed = parse_glue_state(event)
     except (ValidationError, ValueError, TypeError) as exc:
         logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=METRIC_MALFORMED_EVENTS, unit=MetricUnit.Count, value=1)
         return {"status": "malformed"}
     out = _orchestrator().on_glue_state(parsed)
-    metrics.add_metric(name="CrawlsStarted", unit=MetricUnit.Count, value=len(out.started))
-    metrics.add_metric(name="LoadsStarted", unit=MetricUnit.Count, value=len(out.loads_started))
-    metrics.add_metric(name="LoadsDeferred", unit=MetricUnit.Count, value=len(out.loads_deferred))
+    metrics.add_metric(name=METRIC_CRAWLS_STARTED, unit=MetricUnit.Count, value=len(out.started))
+    metrics.add_metric(name=METRIC_LOADS_STARTED, unit=MetricUnit.Count, value=len(out.loads_started))
+    metrics.add_metric(name=METRIC_LOADS_DEFERRED, unit=MetricUnit.Count, value=len(out.loads_deferred))
     logger.info(
         "state change handled",
         extra={

@@ -18,12 +18,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
-from smartcity.orchestrate.crawls import CrawlCoordinator
-from smartcity.orchestrate.events import ObjectCreatedEvent
+from smartcity.orchestrate.crawls import METRIC_CRAWLS_STARTED, METRIC_OBJECTS_IGNORED, CrawlCoordinator
+from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS, ObjectCreatedEvent
 from smartcity.orchestrate.state import StateStore
 
 logger = Logger()
 metrics = Metrics()
+# How much of a key too long to handle goes to the log: enough to find the writer, bounded for the log line.
+LOGGED_KEY_PREFIX_CHARS = 256
 
 
 @cache
@@ -42,15 +44,27 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         parsed = parse(event=event, model=ObjectCreatedEvent)
     except (ValidationError, ValueError, TypeError) as exc:
         logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=METRIC_MALFORMED_EVENTS, unit=MetricUnit.Count, value=1)
         return {"status": "malformed"}
-    out = _crawls().on_object_created(parsed.detail.bucket.name, parsed.detail.object.key)
-    metrics.add_metric(name="CrawlsStarted", unit=MetricUnit.Count, value=len(out.started))
-    metrics.add_metric(name="ObjectsIgnored", unit=MetricUnit.Count, value=len(out.skipped))
+    key = parsed.detail.object.key
+    out = _crawls().on_object_created(parsed.detail.bucket.name, key)
+    if out.malformed:
+        logger.error(
+            "malformed event ignored",
+            extra={
+                "error": out.malformed[key],
+                "key_prefix": key[:LOGGED_KEY_PREFIX_CHARS],
+                "key_chars": len(key),
+            },
+        )
+        metrics.add_metric(name=METRIC_MALFORMED_EVENTS, unit=MetricUnit.Count, value=1)
+        return {"status": "malformed"}
+    metrics.add_metric(name=METRIC_CRAWLS_STARTED, unit=MetricUnit.Count, value=len(out.started))
+    metrics.add_metric(name=METRIC_OBJECTS_IGNORED, unit=MetricUnit.Count, value=len(out.skipped))
     logger.info(
         "object handled",
         extra={
-            "key": parsed.detail.object.key,
+            "key": key,
             "started": out.started,
             "already_running": out.already_running,
             "skipped": out.skipped,

@@ -1,8 +1,15 @@
 """Failure alerts: decide whether a Glue state change is a failure and say what, when and where the logs are.
 
-A crawler that Failed, a job run that ended FAILED, TIMEOUT or ERROR, and the streaming job ending in any
-state at all (it is meant to run forever: STOPPED or even SUCCEEDED means the lake stopped filling) are
-failures. Each alert is published once per EventBridge event id (deliveries can repeat).
+A crawler that Failed, a job run that ended FAILED, TIMEOUT, ERROR or STOPPED (a stopped load did not load),
+and the streaming job ending in any state at all (it is meant to run forever: STOPPED or even SUCCEEDED
+means the lake stopped filling) are failures.
+
+Delivery is at least once: the alert is published first and its event id marked as alerted after, so a
+function that dies in between (a timeout, a kill) leaves no mark and the retry publishes it. The price is a
+rare second copy of the same alert (a death right after publishing, or two concurrent deliveries of one
+event); the other order (mark, then publish) loses the alert instead, and a lost alert is a failure nobody
+sees. Messages fit SNS: the reason is cut once, with a marker, so the whole message stays within
+``SNS_MESSAGE_MAX_BYTES``; the subject is one printable line of at most ``SNS_SUBJECT_MAX_CHARS``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -18,15 +26,44 @@ from smartcity.orchestrate.config import AlertConfig
 from smartcity.orchestrate.events import CrawlerStateEvent, JobStateEvent
 from smartcity.orchestrate.state import StateStore
 
-FAILED_JOB_STATES = frozenset({"FAILED", "TIMEOUT", "ERROR"})
-ENDED_JOB_STATES = FAILED_JOB_STATES | {"STOPPED", "SUCCEEDED"}
+SNS_SUBJECT_MAX_CHARS = 100
+SNS_MESSAGE_MAX_BYTES = 262_144
+# Readability bound of the "Why" text: longer reasons (stack traces) are in the logs the alert links to.
+REASON_MAX_BYTES = 16_384
+_TRUNCATED = " ... [truncated: {shown} of {total} characters shown; see the logs]"
+
+
+class AlertKind(StrEnum):
+    """What failed: the word in the alert's subject and the value of the ``kind`` metric dimension."""
+
+    CRAWLER = "crawler"
+    JOB = "job"  # a job run other than the streaming job's: the Redshift load
+    STREAMING_JOB = "streaming-job"
+
+
+# Metrics of the failure-alert function (namespace and the ``service`` dimension come from Powertools'
+# POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME). Per published alert:
+METRIC_ALERTS_PUBLISHED = "AlertsPublished"  # dimensions: service, kind (an AlertKind value)
+DIMENSION_KIND = "kind"
+METRIC_ETL_FAILURES = "EtlFailures"  # dimension: service; a load or streaming job run failed or ended
+METRIC_CRAWLER_FAILURES = "CrawlerFailures"  # dimension: service; a lake crawler failed
+FAILURE_METRIC: dict[AlertKind, str] = {
+    AlertKind.CRAWLER: METRIC_CRAWLER_FAILURES,
+    AlertKind.JOB: METRIC_ETL_FAILURES,
+    AlertKind.STREAMING_JOB: METRIC_ETL_FAILURES,
+}
+
+ALERT_MARKER = "alert"  # kind of the state table's seen#alert#<event id> markers
+
+FAILED_JOB_STATES = frozenset({"FAILED", "TIMEOUT", "ERROR", "STOPPED"})
+ENDED_JOB_STATES = FAILED_JOB_STATES | {"SUCCEEDED"}
 
 
 @dataclass(frozen=True)
 class Alert:
     """One failure, in words a person on call can act on."""
 
-    kind: str  # "crawler" | "job" | "streaming-job"
+    kind: AlertKind
     name: str
     state: str
     time: str
@@ -37,21 +74,42 @@ class Alert:
 
     @property
     def subject(self) -> str:
-        # SNS subjects are limited to 100 characters.
-        return f"[smartcity] {self.kind} {self.name} {self.state}"[:100]
+        """One printable line (SNS refuses line breaks and control characters), cut to the SNS limit."""
+        text = f"[smartcity] {self.kind} {self.name} {self.state}"
+        return "".join(c if c.isprintable() else " " for c in text)[:SNS_SUBJECT_MAX_CHARS]
 
     def body(self) -> str:
-        lines = [
+        """What, when, why and where to look, then the structured fields as one JSON line.
+
+        The reason appears once (in "Why"), cut with a marker so the message fits SNS; the JSON line says
+        how long it was.
+        """
+        fields = {k: v for k, v in asdict(self).items() if k != "message"}
+        fields["message_chars"] = len(self.message)
+        head = [
             f"What: {self.kind} {self.name} ended {self.state}"
             + (f" (run {self.run_id})" if self.run_id else ""),
             f"When: {self.time}",
-            f"Why:  {self.message or 'no message in the event'}",
+        ]
+        tail = [
             f"Logs: {self.logs_url}",
             f"Console: {self.console_url}",
             "",
-            json.dumps(asdict(self), sort_keys=True),
+            json.dumps(fields, sort_keys=True),
         ]
-        return "\n".join(lines)
+        frame = len("\n".join([*head, "Why:  ", *tail]).encode("utf-8"))
+        reason = _bounded(self.message, min(REASON_MAX_BYTES, SNS_MESSAGE_MAX_BYTES - frame))
+        return "\n".join([*head, f"Why:  {reason or 'no message in the event'}", *tail])
+
+
+def _bounded(text: str, max_bytes: int) -> str:
+    """``text`` if its UTF-8 form fits ``max_bytes``, else its longest prefix that fits with the marker."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    marker = _TRUNCATED.format(shown=len(text), total=len(text))  # the longest the marker can be
+    budget = max(0, max_bytes - len(marker.encode("utf-8")))
+    shown = text.encode("utf-8")[:budget].decode("utf-8", errors="ignore")  # never half a character
+    return shown + _TRUNCATED.format(shown=len(shown), total=len(text))
 
 
 def _cw_logs_url(region: str, group: str, stream: str) -> str:
@@ -72,7 +130,7 @@ def alert_for(event: CrawlerStateEvent | JobStateEvent, streaming_job: str) -> A
         if d.state.lower() != "failed":
             return None
         return Alert(
-            kind="crawler",
+            kind=AlertKind.CRAWLER,
             name=d.crawler_name,
             state=d.state,
             time=when,
@@ -85,7 +143,7 @@ def alert_for(event: CrawlerStateEvent | JobStateEvent, streaming_job: str) -> A
     if not (d.state in FAILED_JOB_STATES or (streaming and d.state in ENDED_JOB_STATES)):
         return None
     return Alert(
-        kind="streaming-job" if streaming else "job",
+        kind=AlertKind.STREAMING_JOB if streaming else AlertKind.JOB,
         name=d.job_name,
         state=d.state,
         time=when,
@@ -102,23 +160,28 @@ def publish(sns: Any, topic_arn: str, alert: Alert) -> str:
     return str(sns.publish(TopicArn=topic_arn, Subject=alert.subject, Message=alert.body())["MessageId"])
 
 
+@dataclass(frozen=True)
+class AlertOutcome:
+    """The alert an event called for (None: not a failure) and whether this delivery published it."""
+
+    alert: Alert | None
+    published: bool
+
+
 def alert_on_failure(
     event: CrawlerStateEvent | JobStateEvent,
     sns: Any,
     dynamodb: Any,
     config: AlertConfig,
     clock: Callable[[], float] = time.time,
-) -> Alert | None:
-    """Publish the alert a failure event calls for, once per event id; returns it (None if no failure)."""
+) -> AlertOutcome:
+    """Publish the alert a failure event calls for, at least once per event id (see the module doc)."""
     alert = alert_for(event, config.streaming_job_name)
     if alert is None:
-        return None
+        return AlertOutcome(None, published=False)
     store = StateStore(dynamodb, config.state_table, config.marker_ttl_days)
-    if not store.first_delivery("alert", event.id, clock()):
-        return None
-    try:
-        publish(sns, config.topic_arn, alert)
-    except Exception:
-        store.forget_delivery("alert", event.id)
-        raise
-    return alert
+    if store.delivered(ALERT_MARKER, event.id):
+        return AlertOutcome(alert, published=False)
+    publish(sns, config.topic_arn, alert)
+    store.first_delivery(ALERT_MARKER, event.id, clock())
+    return AlertOutcome(alert, published=True)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from smartcity.errors import UsageError
+from smartcity.orchestrate.state import ClaimLifetime
 
 # Every environment variable an orchestration handler may read, with the handler(s) that read it.
 ENV_VARS: dict[str, str] = {
@@ -60,7 +61,13 @@ class CoordinationConfig:
     load_job_name: str
     enriched_table: str = "enriched/vehicle_enriched"
     stale_after_s: float = 7200.0
+    # Twice the functions' 60 s timeout: an unconfirmed claim this old belongs to a dead invocation.
+    unconfirmed_after_s: float = 120.0
     marker_ttl_days: int = 14
+
+    @property
+    def claim_lifetime(self) -> ClaimLifetime:
+        return ClaimLifetime(self.stale_after_s, self.unconfirmed_after_s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CoordinationConfig:

@@ -9,8 +9,9 @@ while its crawler runs must be covered by a later crawl; no file waits forever.
   even attempted. ``CrawlerRunningException`` means someone else's crawl is running: success, but that run
   is assumed to cover nothing we recorded, so its end triggers another crawl if anything is owed.
 - When a crawl ends, the claim is closed (success raises the covered generation) and, if anything is
-  still owed, the crawler starts again. A periodic ``reconcile`` does the same for every crawler, so a lost
-  finish event, a failed crawl or a failed start only delays a crawl by one reconcile period.
+  still owed, the crawler starts again. A periodic ``reconcile`` does the same for every crawler, so a
+  failed crawl, a failed start or a kill between claim and start delays a crawl by one reconcile period
+  (plus ``CoordinationConfig.unconfirmed_after_s`` for the kill); a lost finish event by the stale period.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from botocore.exceptions import ClientError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name
-from smartcity.orchestrate.state import StateStore
+from smartcity.orchestrate.state import MarkerKeyTooLong, StateStore
 
-# A crawl-finished event time has one-second resolution; the claim is taken with sub-second precision.
-_EVENT_TIME_RESOLUTION_S = 1.0
+# Metrics of the new-lake-files and glue-state functions (dimension: service).
+METRIC_CRAWLS_STARTED = "CrawlsStarted"
+METRIC_OBJECTS_IGNORED = "ObjectsIgnored"  # objects that owe no crawl (not table data, partition known)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     loads_started: list[str] = field(default_factory=list)
     loads_deferred: list[str] = field(default_factory=list)
+    malformed: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> Outcome:
         self.started += other.started
@@ -47,6 +50,7 @@ class Outcome:
         self.skipped.update(other.skipped)
         self.loads_started += other.loads_started
         self.loads_deferred += other.loads_deferred
+        self.malformed.update(other.malformed)
         return self
 
 
@@ -86,7 +90,12 @@ class CrawlCoordinator:
             out.skipped[key] = "not table data"
             return out
         crawler = self.crawler_for(obj.table)
-        if not self._store.sight_partition(crawler, obj.table, obj.partition, self._clock()):
+        try:
+            sighted = self._store.sight_partition(crawler, obj.table, obj.partition, self._clock())
+        except MarkerKeyTooLong as exc:
+            out.malformed[key] = str(exc)
+            return out
+        if not sighted:
             out.skipped[key] = "partition already sighted"
             return out
         return out.merge(self.ensure_crawl(crawler))
@@ -95,7 +104,7 @@ class CrawlCoordinator:
         """Start the crawler unless a live claim says a crawl is already in flight for it."""
         out = Outcome()
         now = self._clock()
-        claim = self._store.claim_crawl(crawler, now, self._config.stale_after_s)
+        claim = self._store.claim_crawl(crawler, now, self._config.claim_lifetime)
         if claim is None:
             out.skipped[crawler] = "crawl in flight"
             return out
@@ -103,32 +112,36 @@ class CrawlCoordinator:
             self._glue.start_crawler(Name=crawler)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "CrawlerRunningException":
-                self._store.mark_crawl_unknown(crawler, now)
+                self._store.mark_crawl_unknown(crawler, now, self._clock())
                 out.already_running.append(crawler)
                 return out
             self._store.release_crawl(crawler, now)
             raise
+        self._store.confirm_crawl(crawler, now, self._clock())
         out.started.append(crawler)
         return out
 
-    def on_crawl_finished(self, crawler: str, succeeded: bool, finished_at: datetime | None) -> Outcome:
+    def on_crawl_finished(self, crawler: str, succeeded: bool, finished_at: datetime) -> Outcome:
         """Close the crawl that ended and start another if files arrived that it may have missed.
 
-        Events for crawlers this stack does not own are ignored. A finish event older than the live claim
-        (a late or duplicated delivery of an earlier crawl's end) must not close the newer claim.
+        Events for crawlers this stack does not own are ignored. The end of an earlier crawl (a duplicate
+        or late delivery, even within the second of the restart) never closes the newer claim
+        (``CrawlRecord.ends_claim``).
         """
         out = Outcome()
         if crawler not in self.crawlers:
             out.skipped[crawler] = "not a lake crawler"
             return out
+        ended = finished_at.timestamp()
+        self._store.note_crawl_end(crawler, ended)
         record = self._store.crawl(crawler)
-        if record.inflight_claim is not None:
-            ended = finished_at.timestamp() if finished_at else self._clock()
-            if ended + _EVENT_TIME_RESOLUTION_S >= record.inflight_claim:
-                self._store.finish_crawl(crawler, record.inflight_claim, succeeded, record.inflight_gen or 0)
-            else:
-                out.skipped[crawler] = "finish event older than the crawl in flight"
-                return out
+        claim = record.inflight_claim
+        if claim is not None and not (
+            record.ends_claim(ended)
+            and self._store.finish_crawl(crawler, claim, ended, succeeded, record.inflight_gen or 0)
+        ):
+            out.skipped[crawler] = "end of an earlier crawl than the one in flight"
+            return out
         if not succeeded:
             # A failing crawler restarted at once would loop; the alert goes out and reconcile retries it.
             out.skipped[crawler] = "crawl failed; retried by reconcile"

@@ -13,11 +13,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# Counted by every orchestration function for an event it cannot act on (logged, never raised).
+METRIC_MALFORMED_EVENTS = "MalformedEvents"
+
+# EventBridge event ids are UUIDs; a bound keeps the de-duplication markers built from them storable.
+EVENT_ID_MAX_CHARS = 256
+
 
 class _Envelope(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    id: str
+    id: str = Field(min_length=1, max_length=EVENT_ID_MAX_CHARS)
     source: str
     detail_type: str = Field(alias="detail-type")
     time: datetime

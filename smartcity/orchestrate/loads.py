@@ -20,6 +20,9 @@ from smartcity.orchestrate.crawls import Outcome
 from smartcity.orchestrate.state import StateStore
 
 UNKNOWN_RUN = "unknown"
+# Metrics of the glue-state function (dimension: service).
+METRIC_LOADS_STARTED = "LoadsStarted"
+METRIC_LOADS_DEFERRED = "LoadsDeferred"  # a load owed while a run is going: started when that run ends
 
 
 class LoadCoordinator:
@@ -52,7 +55,7 @@ class LoadCoordinator:
     def ensure_load(self) -> Outcome:
         out = Outcome()
         now = self._clock()
-        if self._store.claim_load(self.job, now, self._config.stale_after_s) is None:
+        if self._store.claim_load(self.job, now, self._config.claim_lifetime) is None:
             out.loads_deferred.append(self.job)
             return out
         try:

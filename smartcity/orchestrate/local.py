@@ -144,8 +144,13 @@ def object_created_event(
 def crawler_state_event(
     settings: Settings, crawler: str, state: str, when: datetime | None = None
 ) -> dict[str, Any]:
-    """A "Glue Crawler State Change" event (state Started, Succeeded or Failed)."""
-    stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A "Glue Crawler State Change" event (state Started, Succeeded or Failed).
+
+    Glue stamps ``completionDate`` to the second, which orders a crawler's ends because a Glue crawl takes
+    far longer than a second; a local crawl can end within the second of the previous one, so its stamp
+    keeps milliseconds (an ISO time the event model parses the same way).
+    """
+    stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     detail: dict[str, Any] = {"crawlerName": crawler, "state": state, "message": f"Crawler {state}"}
     if state == "Succeeded":
         detail["completionDate"] = stamp

@@ -7,11 +7,25 @@ per-crawler counter (``dirty_gen``); a crawl records the counter it saw when it 
 ``covered_gen`` reaches the generation its sighting produced; ``dirty_gen > covered_gen`` means another
 crawl is owed. Loads use the same scheme (``req_gen`` / ``run_gen`` / ``done_gen``).
 
+Which crawl a "crawl ended" event belongs to: Glue's events carry only the crawler name and a whole-second
+``completionDate``, and EventBridge delivers at least once and in any order. A crawler runs one crawl at a
+time and every crawl takes far longer than a second, so the end times of its crawls strictly increase in
+Glue's own clock. The item keeps the newest end processed (``last_end``) and each claim snapshots it
+(``inflight_after``): only an end strictly newer than that snapshot can close the claim. A duplicate or an
+older crawl's late end compares equal or lower, exactly, whatever the clocks of Lambda and Glue say.
+
 Items (``pk`` is the only key; ``expires_at`` is the table's TTL attribute):
-- ``crawler#<name>``: dirty_gen, covered_gen, inflight_claim (epoch s), inflight_gen
-- ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id
+- ``crawler#<name>``: dirty_gen, covered_gen, last_end (epoch s, Glue's clock), inflight_claim (epoch s),
+  inflight_gen, inflight_after (last_end when claimed), inflight_started (StartCrawler confirmed)
+- ``load#<job>``: req_gen, done_gen, run_claim, run_gen, run_id (StartJobRun confirmed)
 - ``part#<table>#<partition>``: first sighting of a partition (TTL)
 - ``seen#<kind>#<event id>``: de-duplication of deliveries (TTL)
+
+A claim lives until its work ends, or ``stale_after_s`` (the finish event was lost). A claim whose Start
+call was never confirmed lives only ``unconfirmed_after_s``: its holder died between the claim and the
+call (a Lambda timeout or kill), and waiting hours for it would delay the work for nothing. Taking over a
+claim whose holder did start after all is harmless: Glue runs one crawl of a crawler and one run of the
+load job at a time, so the second Start is refused and recorded as a run of unknown coverage.
 """
 
 from __future__ import annotations
@@ -21,7 +35,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+# DynamoDB refuses a partition key longer than this (UTF-8 bytes).
+DYNAMODB_KEY_MAX_BYTES = 2048
 UNKNOWN_GEN = -1  # an in-flight run started by someone else: it is assumed to cover nothing we recorded
+# Glue's crawl-ended events give the completion time to the second; claims are taken with sub-second times.
+EVENT_TIME_RESOLUTION_S = 1.0
 
 
 def _n(value: float | int) -> dict[str, str]:
@@ -31,6 +49,24 @@ def _n(value: float | int) -> dict[str, str]:
 def _num(item: dict[str, Any], name: str, default: float = 0) -> float:
     attr = item.get(name)
     return float(attr["N"]) if attr else default
+
+
+class MarkerKeyTooLong(ValueError):
+    """A marker key built from event content (an S3 key, an event id) does not fit DynamoDB's key limit."""
+
+
+def marker_key(kind: str, *parts: str) -> str:
+    """The ``pk`` of a marker, e.g. ``part#<table>#<partition>``; raises ``MarkerKeyTooLong`` if it
+    cannot be stored (only malformed or hostile input gets there: real lake paths are short)."""
+    pk = "#".join((kind, *parts))
+    size = len(pk.encode("utf-8"))
+    if size > DYNAMODB_KEY_MAX_BYTES:
+        raise MarkerKeyTooLong(f"{kind} marker key is {size} bytes; DynamoDB allows {DYNAMODB_KEY_MAX_BYTES}")
+    return pk
+
+
+def _opt(item: dict[str, Any], name: str) -> float | None:
+    return float(item[name]["N"]) if name in item else None
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -49,11 +85,35 @@ def _is_conditional_failure(exc: ClientError) -> bool:
 
 
 @dataclass(frozen=True)
+class ClaimLifetime:
+    """How long a claim holds: ``stale_after_s`` once its Start call is confirmed (the work's end event may
+    be lost), ``unconfirmed_after_s`` before (its holder died before or during the call)."""
+
+    stale_after_s: float
+    unconfirmed_after_s: float
+
+
+@dataclass(frozen=True)
 class CrawlRecord:
     dirty_gen: int
     covered_gen: int
     inflight_claim: float | None
     inflight_gen: int | None
+    inflight_after: float | None = None
+    last_end: float | None = None
+    inflight_started: float | None = None
+
+    def ends_claim(self, ended: float) -> bool:
+        """Whether a crawl that ended at ``ended`` (Glue's clock) can be the crawl of the live claim.
+
+        Exact test: it ended after the newest end known when the claim was taken. Coarse test, for claims
+        taken over without that end (a lost event): it did not end before the claim, to within the
+        event time's one-second resolution.
+        """
+        if self.inflight_claim is None:
+            return False
+        after = self.inflight_after if self.inflight_after is not None else float("-inf")
+        return ended > after and ended + EVENT_TIME_RESOLUTION_S >= self.inflight_claim
 
     @property
     def owed(self) -> bool:
@@ -89,7 +149,9 @@ class StateStore:
 
         Returns False (and changes nothing) when the partition was already sighted: its crawl is owed or
         done already, so duplicate deliveries and further files of a known partition cost no crawl.
+        Raises ``MarkerKeyTooLong`` before any write when the partition path cannot be a marker key.
         """
+        pk = marker_key("part", table, partition)
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -97,7 +159,7 @@ class StateStore:
                         "Put": {
                             "TableName": self.table,
                             "Item": {
-                                "pk": {"S": f"part#{table}#{partition}"},
+                                "pk": {"S": pk},
                                 "crawler": {"S": crawler},
                                 "first_seen": _n(now),
                                 "expires_at": _n(int(now) + self._ttl_s),
@@ -126,7 +188,10 @@ class StateStore:
         try:
             self._ddb.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": f"seen#{kind}#{event_id}"}, "expires_at": _n(int(now) + self._ttl_s)},
+                Item={
+                    "pk": {"S": marker_key("seen", kind, event_id)},
+                    "expires_at": _n(int(now) + self._ttl_s),
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -135,60 +200,87 @@ class StateStore:
             raise
         return True
 
-    def forget_delivery(self, kind: str, event_id: str) -> None:
-        """Undo ``first_delivery`` when the work failed, so a retry of the same event is not skipped."""
-        self._ddb.delete_item(TableName=self.table, Key={"pk": {"S": f"seen#{kind}#{event_id}"}})
+    def delivered(self, kind: str, event_id: str) -> bool:
+        """Whether ``first_delivery`` already recorded this event id for ``kind``."""
+        return bool(self._get(marker_key("seen", kind, event_id)))
 
     # -- crawls -------------------------------------------------------------------------------------
 
     def crawl(self, crawler: str) -> CrawlRecord:
-        item = self._get(f"crawler#{crawler}")
-        return CrawlRecord(
-            dirty_gen=int(_num(item, "dirty_gen")),
-            covered_gen=int(_num(item, "covered_gen")),
-            inflight_claim=_num(item, "inflight_claim") if "inflight_claim" in item else None,
-            inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
-        )
+        return self._crawl_from(self._get(f"crawler#{crawler}"))
 
-    def claim_crawl(self, crawler: str, now: float, stale_after_s: float) -> CrawlRecord | None:
+    def claim_crawl(self, crawler: str, now: float, lifetime: ClaimLifetime) -> CrawlRecord | None:
         """Claim the right to start the crawler; None when another live claim holds it.
 
         The claim snapshots ``dirty_gen``: everything sighted up to here is listed by a crawl started
-        after this call. A claim older than ``stale_after_s`` (its finish event was lost) can be taken over.
+        after this call; and ``last_end``: only a crawl that ends after that one can be this claim's.
         """
         return self._claim(
             f"crawler#{crawler}",
-            "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero)",
+            "SET inflight_claim = :now, inflight_gen = if_not_exists(dirty_gen, :zero),"
+            " inflight_after = if_not_exists(last_end, :zero) REMOVE inflight_started",
             "inflight_claim",
+            "inflight_started",
             now,
-            stale_after_s,
+            lifetime,
             self._crawl_from,
         )
 
-    def mark_crawl_unknown(self, crawler: str, claim: float) -> None:
-        """The crawler was already running (started elsewhere): that run covers nothing we recorded."""
+    def confirm_crawl(self, crawler: str, claim: float, now: float) -> None:
+        """StartCrawler succeeded under the claim: it now lives until the crawl ends (or goes stale)."""
+        self._update_if_claim(
+            f"crawler#{crawler}", "SET inflight_started = :now", "inflight_claim", claim, {":now": _n(now)}
+        )
+
+    def note_crawl_end(self, crawler: str, ended: float) -> None:
+        """Remember the newest crawl end seen for the crawler; an older or repeated end changes nothing."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"crawler#{crawler}"}},
+                UpdateExpression="SET last_end = :ended",
+                ConditionExpression="attribute_not_exists(last_end) OR last_end < :ended",
+                ExpressionAttributeValues={":ended": _n(ended)},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def mark_crawl_unknown(self, crawler: str, claim: float, now: float) -> None:
+        """The crawler was already running (started elsewhere): the claim now waits for that crawl, which
+        covers nothing we recorded."""
         self._update_if_claim(
             f"crawler#{crawler}",
-            "SET inflight_gen = :unknown",
+            "SET inflight_gen = :unknown, inflight_started = :now",
             "inflight_claim",
             claim,
-            {":unknown": _n(UNKNOWN_GEN)},
+            {":unknown": _n(UNKNOWN_GEN), ":now": _n(now)},
         )
 
     def release_crawl(self, crawler: str, claim: float) -> None:
         """Give back a claim whose StartCrawler failed, so the next trigger can try again."""
-        self._update_if_claim(
-            f"crawler#{crawler}", "REMOVE inflight_claim, inflight_gen", "inflight_claim", claim
-        )
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after, inflight_started"
+        self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim)
 
-    def finish_crawl(self, crawler: str, claim: float, succeeded: bool, covered_gen: int) -> bool:
-        """Close the in-flight crawl; on success everything up to its generation counts as covered."""
-        expr = "REMOVE inflight_claim, inflight_gen"
-        values: dict[str, Any] = {}
+    def finish_crawl(
+        self, crawler: str, claim: float, ended: float, succeeded: bool, covered_gen: int
+    ) -> bool:
+        """Close the in-flight crawl that ended at ``ended``; on success everything up to its generation
+        counts as covered. False (nothing changed) when the claim changed or the end is not newer than
+        the end the claim was taken after (a duplicate or late event of an earlier crawl)."""
+        expr = "REMOVE inflight_claim, inflight_gen, inflight_after, inflight_started"
+        values: dict[str, Any] = {":ended": _n(ended)}
         if succeeded and covered_gen > self.crawl(crawler).covered_gen:
             expr += " SET covered_gen = :g"
             values[":g"] = _n(covered_gen)
-        return self._update_if_claim(f"crawler#{crawler}", expr, "inflight_claim", claim, values)
+        return self._update_if_claim(
+            f"crawler#{crawler}",
+            expr,
+            "inflight_claim",
+            claim,
+            values,
+            also="attribute_not_exists(inflight_after) OR inflight_after < :ended",
+        )
 
     # -- loads --------------------------------------------------------------------------------------
 
@@ -201,7 +293,7 @@ class StateStore:
                         "Put": {
                             "TableName": self.table,
                             "Item": {
-                                "pk": {"S": f"seen#loadreq#{event_id}"},
+                                "pk": {"S": marker_key("seen", "loadreq", event_id)},
                                 "expires_at": _n(int(now) + self._ttl_s),
                             },
                             "ConditionExpression": "attribute_not_exists(pk)",
@@ -233,13 +325,18 @@ class StateStore:
             run_id=item["run_id"]["S"] if "run_id" in item else None,
         )
 
-    def claim_load(self, job: str, now: float, stale_after_s: float) -> LoadRecord | None:
+    def claim_load(self, job: str, now: float, lifetime: ClaimLifetime) -> LoadRecord | None:
+        """Claim the right to start the load job (snapshotting ``req_gen``); None while a live claim holds it.
+
+        ``set_load_run`` confirms the claim with the run id.
+        """
         return self._claim(
             f"load#{job}",
             "SET run_claim = :now, run_gen = if_not_exists(req_gen, :zero) REMOVE run_id",
             "run_claim",
+            "run_id",
             now,
-            stale_after_s,
+            lifetime,
             self._load_from,
         )
 
@@ -269,17 +366,25 @@ class StateStore:
             or {}
         )
 
-    def _claim(self, pk: str, expr: str, attr: str, now: float, stale_after_s: float, parse: Any) -> Any:
+    def _claim(
+        self, pk: str, expr: str, attr: str, confirmed: str, now: float, lifetime: ClaimLifetime, parse: Any
+    ) -> Any:
+        """Take the claim ``attr`` unless a live one holds it (see ``ClaimLifetime``); ``confirmed`` is
+        the attribute that the holder's successful Start call sets."""
         try:
             out = self._ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": pk}},
                 UpdateExpression=expr,
-                ConditionExpression=f"attribute_not_exists({attr}) OR {attr} < :cutoff",
+                ConditionExpression=(
+                    f"attribute_not_exists({attr}) OR {attr} < :stale"
+                    f" OR (attribute_not_exists({confirmed}) AND {attr} < :unconfirmed)"
+                ),
                 ExpressionAttributeValues={
                     ":now": _n(now),
                     ":zero": _n(0),
-                    ":cutoff": _n(now - stale_after_s),
+                    ":stale": _n(now - lifetime.stale_after_s),
+                    ":unconfirmed": _n(now - lifetime.unconfirmed_after_s),
                 },
                 ReturnValues="ALL_NEW",
             )
@@ -290,14 +395,22 @@ class StateStore:
         return parse(out["Attributes"])
 
     def _update_if_claim(
-        self, pk: str, expr: str, attr: str, claim: float, values: dict[str, Any] | None = None
+        self,
+        pk: str,
+        expr: str,
+        attr: str,
+        claim: float,
+        values: dict[str, Any] | None = None,
+        also: str | None = None,
     ) -> bool:
+        """Apply ``expr`` only while ``attr`` still holds ``claim`` (and the ``also`` condition holds)."""
+        condition = f"{attr} = :claim" + (f" AND ({also})" if also else "")
         try:
             self._ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": pk}},
                 UpdateExpression=expr,
-                ConditionExpression=f"{attr} = :claim",
+                ConditionExpression=condition,
                 ExpressionAttributeValues={":claim": _n(claim), **(values or {})},
             )
         except ClientError as exc:
@@ -311,8 +424,11 @@ class StateStore:
         return CrawlRecord(
             dirty_gen=int(_num(item, "dirty_gen")),
             covered_gen=int(_num(item, "covered_gen")),
-            inflight_claim=_num(item, "inflight_claim"),
-            inflight_gen=int(_num(item, "inflight_gen")),
+            inflight_claim=_opt(item, "inflight_claim"),
+            inflight_gen=int(_num(item, "inflight_gen")) if "inflight_gen" in item else None,
+            inflight_after=_opt(item, "inflight_after"),
+            last_end=_opt(item, "last_end"),
+            inflight_started=_opt(item, "inflight_started"),
         )
 
     @staticmethod

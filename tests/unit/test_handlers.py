@@ -26,7 +26,16 @@ from moto.glue.models import glue_backends  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
 
 from smartcity.orchestrate import custom_resource  # noqa: E402
+from smartcity.orchestrate.alerts import (  # noqa: E402
+    DIMENSION_KIND,
+    METRIC_ALERTS_PUBLISHED,
+    METRIC_CRAWLER_FAILURES,
+    METRIC_ETL_FAILURES,
+    AlertKind,
+)
+from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS  # noqa: E402
 from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
+from smartcity.orchestrate.state import CrawlRecord, StateStore  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -87,6 +96,7 @@ class World:
         self.new_files = _load("new_lake_files")
         self.glue_state = _load("glue_state")
         self.alerts = _load("failure_alert")
+        self.last_end = 0
 
     def crawls(self, table: str) -> int:
         return len(glue_backends[DEFAULT_ACCOUNT_ID][REGION].crawlers[crawler_name(PREFIX, table)].crawls)
@@ -104,6 +114,12 @@ class World:
         run.status = state
         return run.job_run_id
 
+    def next_crawl_end(self) -> str:
+        """A crawl's ``completionDate``: Glue stamps it to the second, and consecutive crawls of a crawler
+        end seconds apart at least (a crawl takes that long)."""
+        self.last_end = max(int(time.time()) + 1, self.last_end + 1)
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_end))
+
     def crawl_finished(
         self, table: str, state: str = "Succeeded", event_id: str | None = None
     ) -> dict[str, Any]:
@@ -112,10 +128,14 @@ class World:
             "crawler-succeeded.json",
             crawlerName=crawler_name(PREFIX, table),
             state=state,
-            completionDate=now_stamp(),
+            completionDate=self.next_crawl_end(),
         )
         ev["id"] = event_id or f"crawl-end-{time.time_ns()}"
         return self.glue_state.handler(ev, Context())
+
+    def crawl_record(self, table: str) -> CrawlRecord:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        return StateStore(ddb, TABLE).crawl(crawler_name(PREFIX, table))
 
     def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
         ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)
@@ -219,6 +239,25 @@ def test_spark_metadata_and_foreign_keys_start_nothing(world: World) -> None:
     assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
 
 
+def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
+    world: World, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # DynamoDB keys are at most 2,048 bytes; this partition path alone is longer (multi-byte characters).
+    partition = "/".join(f"p{i}={'é' * 40}" for i in range(30))
+    key = f"lake/raw/vehicle/{partition}/part-0.parquet"
+    out = world.new_files.handler(object_event(key, "long-key"), Context())
+    assert out["status"] == "malformed"
+    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
+    [logged] = [r for r in caplog.records if r.getMessage() == "malformed event ignored"]
+    assert key.startswith(logged.key_prefix) and len(logged.key_prefix) < len(key)  # type: ignore[attr-defined]
+    # The rest of the table still works: a normal file of the same table starts its crawl.
+    assert world.new_files.handler(event("object-created.json"), Context())["started"] == [
+        "smartcity-raw-vehicle"
+    ]
+
+
 def test_duplicate_delivery_starts_one_crawl(world: World) -> None:
     ev = event("object-created.json")
     world.new_files.handler(ev, Context())
@@ -284,6 +323,25 @@ def test_lost_finish_event_is_recovered_by_reconcile_after_the_stale_period(
     time.sleep(0.6)
     out = world.glue_state.handler(event_file("reconcile-scheduled.json"), Context())
     assert out["started"] == ["smartcity-raw-vehicle"]
+
+
+def test_duplicate_finish_event_in_the_second_of_the_restart_does_not_close_the_new_claim(
+    world: World,
+) -> None:
+    world.new_files.handler(event("object-created.json"), Context())
+    world.new_files.handler(object_event("lake/raw/vehicle/dt=2024-05-01/hour=22/p.parquet", "z"), Context())
+    world.end_crawl("raw/vehicle")
+    # completionDate has whole-second resolution: the restart's claim falls within a second of it.
+    end = event("crawler-succeeded.json", completionDate=world.next_crawl_end())
+    end["id"] = "crawl-1-succeeded"
+    assert world.glue_state.handler(end, Context())["started"] == ["smartcity-raw-vehicle"]
+    restarted = world.crawl_record("raw/vehicle")
+    assert restarted.inflight_claim is not None and restarted.owed
+    again = world.glue_state.handler(end, Context())  # EventBridge delivers at least once
+    assert again["started"] == [] and world.crawls("raw/vehicle") == 2
+    assert world.crawl_record("raw/vehicle") == restarted  # the new claim is still open, nothing covered
+    out = world.crawl_finished("raw/vehicle")  # the new crawl's own end closes it and covers everything
+    assert out["started"] == [] and not world.crawl_record("raw/vehicle").owed
 
 
 def test_stale_duplicate_finish_event_does_not_close_the_next_crawl(world: World) -> None:
@@ -367,6 +425,98 @@ def test_streaming_job_stop_alerts_and_load_success_does_not(world: World) -> No
     assert msg["Subject"].startswith("[smartcity] streaming-job smartcity-streaming STOPPED")
 
 
+def _emf(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, dict[str, str], float]]:
+    """(metric name, dimensions, value) of every metric the handlers printed in EMF."""
+    out = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dims = {d: blob[d] for d in directive["Dimensions"][0]}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                out.append((metric["Name"], dims, float(sum(value) if isinstance(value, list) else value)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "failure_metric"),
+    [
+        ("job-load-failed.json", AlertKind.JOB, METRIC_ETL_FAILURES),
+        ("job-load-stopped.json", AlertKind.JOB, METRIC_ETL_FAILURES),
+        ("job-streaming-stopped.json", AlertKind.STREAMING_JOB, METRIC_ETL_FAILURES),
+        ("crawler-failed.json", AlertKind.CRAWLER, METRIC_CRAWLER_FAILURES),
+    ],
+)
+def test_each_alert_emits_its_kind_and_its_failure_metric_once(
+    world: World, capsys: pytest.CaptureFixture[str], name: str, kind: str, failure_metric: str
+) -> None:
+    assert world.alerts.handler(event_file(name), Context())["status"] == "alerted"
+    service = {"service": "test"}  # POWERTOOLS_SERVICE_NAME; the template sets failure-alert
+    emitted = _emf(capsys)
+    assert (METRIC_ALERTS_PUBLISHED, {**service, DIMENSION_KIND: kind}, 1.0) in emitted
+    assert (failure_metric, service, 1.0) in emitted  # one metric per alarm, no dimension to get wrong
+    assert world.alerts.handler(event_file(name), Context())["status"] == "duplicate"
+    assert _emf(capsys) == []  # a duplicate delivery counts nothing
+
+
+def test_a_load_success_emits_no_failure(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert world.alerts.handler(event_file("job-load-succeeded.json"), Context())["status"] == "no-alert"
+    assert _emf(capsys) == []
+
+
+SNS_MESSAGE_MAX_BYTES = 262_144  # SNS Publish refuses a larger message
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["Traceback (most recent call last): " + "x" * 200_000, "Fehler: " + "é" * 150_000],
+    ids=["ascii", "utf8"],
+)
+def test_a_long_failure_message_is_truncated_once_and_the_alert_published(world: World, reason: str) -> None:
+    out = world.alerts.handler(event("job-load-failed.json", message=reason), Context())
+    assert out["status"] == "alerted"
+    [msg] = world.alert_messages()
+    body = msg["Message"]
+    assert len(body.encode("utf-8")) <= SNS_MESSAGE_MAX_BYTES
+    assert body.count(reason.split(":")[0] + ":") == 1  # the reason is written once
+    assert body.count("[truncated") == 1 and "see the logs" in body
+    fields = json.loads(body.rsplit("\n", 1)[-1])  # the structured fields close the message
+    assert fields["run_id"] == "jr_ca2144d747b45ad412d3c66a1b6934b6b27aa252be9a21a95c54dfaa224a1925"
+    assert fields["kind"] == "job" and fields["state"] == "FAILED" and "aws-glue" in fields["logs_url"]
+    assert fields["message_chars"] == len(reason)
+
+
+def test_alert_subject_is_one_line_within_sns_limits(world: World) -> None:
+    ev = event("crawler-failed.json", crawlerName="smartcity-\nq\t" + "q" * 300)
+    world.alerts.handler(ev, Context())
+    [msg] = world.alert_messages()
+    assert len(msg["Subject"]) <= 100 and msg["Subject"].isprintable()
+
+
+def test_alert_is_published_when_the_function_died_between_marker_and_publish(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Killed(BaseException):
+        """The Lambda runtime stopping the function (timeout): no ``except Exception`` sees it."""
+
+    sns = world.alerts._deps()[0]
+    real_publish = sns.publish
+
+    def killed(**_kwargs: Any) -> Any:
+        raise Killed
+
+    monkeypatch.setattr(sns, "publish", killed)
+    with pytest.raises(Killed):
+        world.alerts.handler(event("job-load-failed.json"), Context())
+    monkeypatch.setattr(sns, "publish", real_publish)
+    assert world.alerts.handler(event("job-load-failed.json"), Context())["status"] == "alerted"  # the retry
+    assert len(world.alert_messages()) == 1
+    assert world.alerts.handler(event("job-load-failed.json"), Context())["status"] == "duplicate"
+    assert world.alert_messages() == []
+
+
 # -- malformed ---------------------------------------------------------------------------------------------
 
 
@@ -382,7 +532,15 @@ def test_malformed_event_is_counted_not_raised(
     out = mod.handler(payload, Context())
     assert out == {"status": "malformed"}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(m.get("MalformedEvents") == [1.0] or m.get("MalformedEvents") == 1.0 for m in emf)
+    assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
+
+
+@pytest.mark.parametrize("fn", ["glue_state", "failure_alert"])
+def test_event_id_too_long_for_a_marker_is_malformed(world: World, fn: str) -> None:
+    ev = event_file("crawler-failed.json" if fn == "failure_alert" else "crawler-succeeded-enriched.json")
+    ev["id"] = "x" * 3000  # its de-duplication marker could not be stored
+    mod = world.alerts if fn == "failure_alert" else world.glue_state
+    assert mod.handler(ev, Context()) == {"status": "malformed"}
 
 
 # -- every event file reaches a handler -----------------------------------------------------------------
@@ -400,6 +558,7 @@ HANDLER_OF = {
     "crawler-failed.json": "failure_alert",
     "job-load-failed.json": "failure_alert",
     "job-streaming-stopped.json": "failure_alert",
+    "job-load-stopped.json": "failure_alert",
     "msk-topics-create.json": "msk_topics",
     "msk-topics-delete.json": "msk_topics",
     "glue-library-create.json": "glue_library",
@@ -425,7 +584,7 @@ def test_each_orchestration_event_file_is_handled(world: World, name: str) -> No
     ]
     out = mod.handler(event_file(name), Context())
     assert out["status"] == ("malformed" if name.startswith("malformed") else out["status"])
-    assert out["status"] in {"ok", "alerted", "no-alert", "malformed"}
+    assert out["status"] in {"ok", "alerted", "no-alert", "duplicate", "malformed"}
 
 
 # -- custom resources ----------------------------------------------------------------------------------
