@@ -29,7 +29,7 @@ from smartcity.warehouse.loader import LoadReport, run_load
 from smartcity.warehouse.migrate import migrate
 from smartcity.warehouse.postgres import PostgresSession
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 H1 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 H2 = datetime(2026, 3, 1, 9, tzinfo=UTC)
