@@ -13,10 +13,10 @@ from moto import mock_aws
 
 from smartcity.catalog import CRAWLER_EXCLUSIONS, LAKE_TABLES, crawl
 from smartcity.catalog.exclusions import is_excluded
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.config import Settings, Stream
 from smartcity.contract import enriched_columns, quarantine_columns, raw_columns
 from smartcity.errors import UsageError
+from testdata.synthetic_lake import write_synthetic_lake
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HeavyProcessWatch
+from tests.conftest import NEEDS_MARKERS, HeavyProcessWatch
 
 pytestmark = pytest.mark.unit
 
@@ -37,12 +37,10 @@ def test_the_watch_names_the_process_and_the_test_that_started_it(tmp_path: Path
 def test_an_unmarked_test_starting_a_jvm_fails_a_fast_run_naming_it(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    conftest = CONFTEST.read_text()
-    assert "HEAVY_PROCESS_NAMES = frozenset(" in conftest
-    pytester.makeconftest(
-        conftest.replace("HEAVY_PROCESS_NAMES = frozenset(", f"HEAVY_PROCESS_NAMES = frozenset({{{FAKE!r}}}) or (", 1)
-    )
-    pytester.makeini("[pytest]\nmarkers =\n    unit\n    spark\n    postgres\n    stack\n    jvm\n    iac\n")
+    conftest, names = CONFTEST.read_text(), "HEAVY_PROCESS_NAMES = frozenset("
+    assert names in conftest
+    pytester.makeconftest(conftest.replace(names, f"{names}{{{FAKE!r}}}) or ("))
+    pytester.makeini("[pytest]\nmarkers =\n" + "".join(f"    {m}\n" for m in NEEDS_MARKERS))
     fake = _fake_jvm(tmp_path)
     pytester.makepyfile(
         test_inner=f"""
@@ -60,6 +58,7 @@ def test_an_unmarked_test_starting_a_jvm_fails_a_fast_run_naming_it(
             subprocess.run([{str(fake)!r}, "0.3"], check=True)
         """
     )
-    fast = pytester.runpytest_subprocess("-m", "not (spark or postgres or stack or jvm or iac)", "-p", "no:cacheprovider")
+    needs_nothing = f"not ({' or '.join(NEEDS_MARKERS)})"
+    fast = pytester.runpytest_subprocess("-m", needs_nothing, "-p", "no:cacheprovider")
     fast.assert_outcomes(passed=2, errors=1, deselected=1)
-    fast.stdout.fnmatch_lines([f"*unmarked tests started a JVM or PostgreSQL: {FAKE} (pid *) during *test_starts_a_jvm*"])
+    fast.stdout.fnmatch_lines([f"*started a JVM or PostgreSQL: {FAKE} (pid *) during *test_starts_a_jvm"])
