@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.lake_layout import ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.metrics import BatchMetrics, emit
@@ -30,7 +31,6 @@ from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
-    ENRICHED_TABLE,
     Clock,
     JudgedCounts,
     StepPlan,

@@ -33,14 +33,11 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ENRICHED_WEATHER_FIELDS
+from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
 from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import TableOutput
 from smartcity.stream.validate import Validated
-
-RAW_TABLE = "raw/{stream}"
-QUARANTINE_TABLE = "quarantine"
-ENRICHED_TABLE = "enriched/vehicle_enriched"
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
 # The kinds the look-ups search (the others are the vehicle events themselves and the de-dup ids).
@@ -114,11 +111,6 @@ class JudgedCounts:
 def as_utc(value: datetime) -> datetime:
     """PySpark collects timestamps as naive *local* datetimes; make them aware UTC instants."""
     return value.astimezone(UTC)
-
-
-def raw_table(stream: Stream) -> str:
-    """The lake path of a stream's raw table."""
-    return RAW_TABLE.format(stream=stream.value)
 
 
 def batch_tables(batch: Mapping[Stream, Validated], topics: Mapping[Stream, str]) -> tuple[TableOutput, ...]:

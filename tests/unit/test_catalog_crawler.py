@@ -76,7 +76,7 @@ def test_first_crawl_registers_every_table_as_the_aws_crawler_would(env) -> None
         assert sd["Location"] == f"{settings.lake_uri}/{lt.path}/"
         params = t["Parameters"]
         assert params["classification"] == "parquet" and params["typeOfData"] == "file"
-        assert params["UPDATED_BY_CRAWLER"] == settings.crawler_name(lt.path)
+        assert params["UPDATED_BY_CRAWLER"] == lt.crawler_name(settings)
         # Row count from the footers: Spark's _temporary attempt and other litter are not data.
         assert params["recordCount"] == str(lake.rows[lt.name])
         root = lake.root / lt.path
