@@ -33,6 +33,7 @@ import psycopg
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 from smartcity.warehouse import ledger, merge, transform
+from smartcity.warehouse.load_map import PRIMARY_SOURCE, SOURCES, Source
 from smartcity.warehouse.migrate import status
 from smartcity.warehouse.postgres import PostgresSession, WarehouseError, connect
 from smartcity.warehouse.source import SourceFile, catalog_table, parquet_rows
@@ -48,40 +49,6 @@ RUNTIME = "local"
 
 class LoadError(SmartCityError):
     """The load failed; the warehouse was left as it was before the run."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """A catalogued lake table and the warehouse tables built from it.
-
-    ``build(frame, dedupe)``: with ``dedupe=False`` the builder may leave repeated keys of an event target
-    in place (the loader's first, optimistic attempt; the target's primary key refuses them).
-    """
-
-    table: str
-    build: Callable[[DataFrame, bool], dict[merge.Target, DataFrame]]
-    primary: merge.Target  # the target whose counts are the source's read/inserted/updated/skipped
-
-
-def _from_enriched(df: DataFrame, dedupe: bool) -> dict[merge.Target, DataFrame]:
-    facts = transform.vehicle_telemetry(df, dedupe=dedupe)
-    return {merge.FACT_VEHICLE_TELEMETRY: facts, merge.DIM_VEHICLE: transform.vehicles(facts)}
-
-
-SOURCES: tuple[Source, ...] = (
-    Source("vehicle_enriched", _from_enriched, merge.FACT_VEHICLE_TELEMETRY),
-    Source(
-        "raw_emergency", lambda df, _: {merge.FACT_INCIDENT: transform.incidents(df)}, merge.FACT_INCIDENT
-    ),
-    Source(
-        "raw_weather",
-        lambda df, _: {merge.DIM_WEATHER_STATION: transform.weather_stations(df)},
-        merge.DIM_WEATHER_STATION,
-    ),
-)
-
-
-PRIMARY_SOURCE = SOURCES[0]
 
 
 @dataclass
