@@ -31,9 +31,9 @@ from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
-    Clock,
     JudgedCounts,
     StepPlan,
+    WatermarkClock,
     batch_tables,
     judged_counts,
     plan_step,
@@ -94,7 +94,7 @@ class StreamJob:
         commit = StepCommit(self.fs, self.lake, self.checkpoint, step)
         ingest_time = commit.begin()
         previous = self.store.latest(before=step)
-        clock = previous.clock if previous else Clock()
+        clock = previous.clock if previous else WatermarkClock()
         state = self.store.frames(previous)
         laps("load state")
         judged = None
@@ -151,7 +151,7 @@ class StreamJob:
         )
         return metrics
 
-    def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: Clock) -> DataFrame:
+    def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: WatermarkClock) -> DataFrame:
         """Every message's verdict, kept: each table, count and state row of the step reads it."""
         # One partition per core: 5 topics x N partitions of small tasks cost more than they parallelise.
         parallelism = self.spark.sparkContext.defaultParallelism

@@ -76,7 +76,7 @@ _STREAM_OF_KIND = {
 
 
 @dataclass(frozen=True)
-class Clock:
+class WatermarkClock:
     """The job's event-time position (None: nothing yet). Aware UTC datetimes.
 
     ``max_event_time`` drives the watermark (each step's newest capped at its ingest time + the allowed
@@ -175,13 +175,13 @@ def _sec(seconds: float) -> timedelta:
 
 
 def next_clock(
-    clock: Clock,
+    clock: WatermarkClock,
     counts: Mapping[Stream, StreamCounts],
     cfg: StreamSettings,
     ingest_time: datetime,
     *,
     flush: bool,
-) -> Clock:
+) -> WatermarkClock:
     """The clock after a step whose valid messages have ``counts`` (a flush has none)."""
     newest = [c.newest for c in counts.values() if c.newest is not None]
     new_max, seen = clock.max_event_time, clock.max_event_time_seen
@@ -194,7 +194,7 @@ def next_clock(
         watermark = _later(watermark, new_max - _sec(cfg.watermark_delay_s))
     if flush and seen is not None:  # strictly past every open vehicle's t + gps_window
         watermark = _later(watermark, seen + _sec(cfg.finalize_after_s) + timedelta(microseconds=1))
-    return Clock(watermark, new_max, seen)
+    return WatermarkClock(watermark, new_max, seen)
 
 
 def _later(value: datetime | None, other: datetime) -> datetime:
@@ -312,7 +312,7 @@ class StepPlan:
     events, which the driver passes as written to the state (so the de-duplication is not recomputed)."""
 
     segments: DataFrame | None  # the step's new state rows of every kind (:func:`state_schema`)
-    clock: Clock  # after the step
+    clock: WatermarkClock  # after the step
     prune_before: dict[str, datetime]  # per kind: rows expiring before this are no longer needed
     counts: JudgedCounts
     state: dict[str, DataFrame]  # live state as of W0, per kind
@@ -340,7 +340,7 @@ class StepPlan:
 
 def plan_step(
     state: Mapping[str, DataFrame],
-    clock: Clock,
+    clock: WatermarkClock,
     batch: Mapping[Stream, Validated] | None,
     counts: JudgedCounts,
     cfg: StreamSettings,

@@ -19,8 +19,8 @@ from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import (
     STATE_KINDS,
-    Clock,
     JudgedCounts,
+    WatermarkClock,
     batch_tables,
     count_tables,
     judged_counts,
@@ -161,7 +161,7 @@ def run_steps(spark, batches, *, flush_at_end: bool = True, ingest_time: datetim
     """Run the steps; returns the enriched rows per step, each step's plan, and the final state."""
     schema = state_schema({s: spark_schema(raw_columns(s)) for s in Stream})
     rows = spark.createDataFrame([], schema)
-    clock = Clock()
+    clock = WatermarkClock()
     outputs, plans = [], []
     for batch_rows, flush in [(b, False) for b in batches] + ([({}, True)] if flush_at_end else []):
         state = {k: kind_rows(rows, k) for k in STATE_KINDS}
