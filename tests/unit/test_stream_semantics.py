@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.earth import EARTH_RADIUS_KM
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import (
     STATE_KINDS,
@@ -36,7 +37,7 @@ T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 INGEST = T0 + timedelta(days=1)  # wall-clock time of every step unless a test says otherwise
 CFG = StreamSettings(watermark_delay_s=30.0, max_clock_lead_s=5.0)  # the expectations below assume these
 TOPICS = Settings(profile="local").topics.all()
-KM_PER_DEG_LAT = 6371.0 * math.pi / 180
+KM_PER_DEG_LAT = EARTH_RADIUS_KM * math.pi / 180
 
 
 def uid(n: int) -> str:
