@@ -1,6 +1,6 @@
 """Benchmark: ``smartcity load`` of 1M enriched rows into PostgreSQL beside a plain COPY of the same rows.
 
-Issue 7's target: the loader (catalog listing, Spark read + transform, COPY into staging, MERGE into the
+The target: the loader (catalog listing, Spark read + transform, COPY into staging, MERGE into the
 fact table, ledger) reaches at least half the rows/s of a plain ``COPY`` of the same rows into a table
 of the fact's shape (same columns, primary key and indexes), measured in the same run on the same server.
 The plain COPY gets its CSV pre-rendered in memory, so it measures PostgreSQL's ingest alone.

@@ -1,6 +1,6 @@
 """The lake tables the catalog knows: public names, lake folders and the crawler that owns each.
 
-The names are the product's public interface (issue 4/5): Athena queries, Redshift loads and dashboards use
+The names are the product's public interface: Athena queries, Redshift loads and dashboards use
 them, so they are declared once here and nowhere else. They are exactly what the AWS crawlers declared in
 ``template.yaml`` produce: one crawler per table whose S3 target is the table's root folder, so AWS names the
 table after that folder (``vehicle``, ``vehicle_enriched``, ``quarantine``) and the raw crawlers add

@@ -1,6 +1,6 @@
 """Which lake table (and partition) an S3 object belongs to, and which crawler covers it.
 
-The lake layout is the product's public interface (issue 4): ``raw/<stream>/``, ``enriched/vehicle_enriched/``
+The lake layout is the product's public interface: ``raw/<stream>/``, ``enriched/vehicle_enriched/``
 and ``quarantine/`` under the lake prefix, Hive partitions below. Spark's own bookkeeping
 (``_spark_metadata``, ``_temporary``, ``.crc``, ``_SUCCESS``) never starts a crawl.
 

@@ -193,13 +193,12 @@ def _render(
 
     Event targets are rendered here, first: their COPY decides whether the source needs its deduplicated
     rendering. The other targets (dimensions, aggregates) are rendered on ``background`` meanwhile, so that
-    Spark computes them while PostgreSQL ingests the events (at 1M rows, the vehicle dimension's ~5 s of
-    Spark then costs little more than nothing, on two cores).
+    Spark computes them while PostgreSQL ingests the events (docs/decisions/0005).
     """
     from pyspark.sql import functions as F
 
-    # Not cached: the transformation's frames are narrow scans (see transform.latest_per_key);
-    # persisting the read measured no faster at 1M rows (90 s vs 98 s under load ~5).
+    # Not cached: the transformation's frames are narrow scans (see transform.latest_per_key), and
+    # persisting the read did not pay (docs/decisions/0005).
     frames = plan.source.build(_read(spark, plan), dedupe)
     rendered: dict[merge.Target, Future[Rendered]] = {}
     for target in sorted(frames, key=lambda t: not t.events):
