@@ -58,9 +58,12 @@ def _needs_something(item: pytest.Item) -> bool:
 
 
 class HeavyProcessWatch:
-    """Polls this process's descendants and remembers any JVM or PostgreSQL, with the test that ran."""
+    """Polls this process's descendants and remembers any JVM or PostgreSQL, with the test that ran.
 
-    def __init__(self, names: frozenset[str] = HEAVY_PROCESS_NAMES, interval_s: float = 0.05) -> None:
+    A poll scans the process table; a JVM or PostgreSQL lives for seconds, so a few polls a second do.
+    """
+
+    def __init__(self, names: frozenset[str] = HEAVY_PROCESS_NAMES, interval_s: float = 0.25) -> None:
         self.names = names
         self.interval_s = interval_s
         self.current = "(between tests)"

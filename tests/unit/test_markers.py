@@ -26,7 +26,7 @@ def _fake_jvm(tmp: Path) -> Path:
 def test_the_watch_names_the_process_and_the_test_that_started_it(tmp_path: Path) -> None:
     watch = HeavyProcessWatch(names=frozenset({FAKE})).start()
     watch.current = "tests/x.py::test_y"
-    subprocess.run([str(_fake_jvm(tmp_path)), "0.3"], check=True)
+    subprocess.run([str(_fake_jvm(tmp_path)), "1"], check=True)
     time.sleep(0.1)
     watch.stop()
     assert [v.split(" (pid")[0] + v.split(")", 1)[1] for v in watch.seen.values()] == [
@@ -51,11 +51,11 @@ def test_an_unmarked_test_starting_a_jvm_fails_a_fast_run_naming_it(
             pass
 
         def test_starts_a_jvm():
-            subprocess.run([{str(fake)!r}, "0.3"], check=True)
+            subprocess.run([{str(fake)!r}, "1"], check=True)
 
         @pytest.mark.spark
         def test_says_it_needs_spark():
-            subprocess.run([{str(fake)!r}, "0.3"], check=True)
+            subprocess.run([{str(fake)!r}, "1"], check=True)
         """
     )
     needs_nothing = f"not ({' or '.join(NEEDS_MARKERS)})"
