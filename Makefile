@@ -7,11 +7,12 @@ CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: setup demo test lint bench clean-stack help
+.PHONY: setup demo test test-fast lint bench clean-stack help
 
 help:
 	@echo "make demo   - run the whole pipeline locally (installs what is missing first)"
 	@echo "make test   - run the test suite (installs what is missing first)"
+	@echo "make test-fast - only the tests that start no JVM, PostgreSQL, stack or IaC tool (under a minute)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - benchmarks (figures and ratios against in-run baselines)"
 
@@ -45,6 +46,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The markers are registered in pyproject.toml; tests/conftest.py fails this run if a test starts a JVM or
+# PostgreSQL without saying so.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not (spark or postgres or stack or jvm or iac)"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Benchmark: ``smartcity load`` of 1M enriched rows into PostgreSQL beside a plain COPY of the same rows.
 
-Issue 7's target: the loader (catalog listing, Spark read + transform, COPY into staging, MERGE into the
+The target: the loader (catalog listing, Spark read + transform, COPY into staging, MERGE into the
 fact table, ledger) reaches at least half the rows/s of a plain ``COPY`` of the same rows into a table
 of the fact's shape (same columns, primary key and indexes), measured in the same run on the same server.
 The plain COPY gets its CSV pre-rendered in memory, so it measures PostgreSQL's ingest alone.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,16 +26,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testdata/ is at the repository root
+
 from smartcity.catalog.crawler import crawl
 from smartcity.config import Settings
 from smartcity.local.moto_server import MotoServer
 from smartcity.local.postgres import PostgresServer
 from smartcity.local.process import free_port
 from smartcity.spark import local_session
-from smartcity.warehouse import synthetic as syn
 from smartcity.warehouse.loader import SOURCES, run_load
 from smartcity.warehouse.migrate import migrate
 from smartcity.warehouse.postgres import PostgresSession
+from testdata import load_sources as syn
 
 
 def write_lake(settings: Settings, rows: int, files: int) -> Path:

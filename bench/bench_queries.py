@@ -1,6 +1,6 @@
 """Every saved Athena query on a >= 10 M vehicle-event lake: DuckDB (local engine) beside Spark SQL.
 
-Same Parquet files, same run. The lake is generated with pyarrow (``smartcity.catalog.synthetic``) and
+Same Parquet files, same run. The lake is generated with pyarrow (``testdata.synthetic_lake``) and
 catalogued by the local crawler into an in-process moto Glue catalog; DuckDB runs through the real
 ``run_query`` path (catalog resolution, Trino→DuckDB translation, views); Spark SQL runs the same Athena SQL
 translated by sqlglot to Spark's dialect over temp views of the same folders. Target: each query < 2 s with
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -24,13 +25,15 @@ from pathlib import Path
 
 from moto import mock_aws
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testdata/ is at the repository root
+
 from smartcity.catalog import LAKE_TABLES, crawl
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.config import Settings
 from smartcity.query import saved_queries
 from smartcity.query.engine import prepare
 from smartcity.query.resolve import sqlglot_schema
 from smartcity.query.transpile import transpile
+from testdata.synthetic_lake import write_synthetic_lake
 
 TARGET_S = 2.0
 REFERENCE = datetime(2024, 5, 1, 12, 30)  # inside the generated day, for now()-dependent queries

@@ -8,7 +8,7 @@ and the producer settings it always uses (idempotent, acks=all, lz4, linger); it
 acknowledged messages, from the first event until the flush returns. ProducerPerformance then sends
 the same number of records of the simulator's mean value size with the same producer settings.
 Both rates depend on the CPU left over by other processes: compare the ratio, measured in one run.
-Target (issue 3): ≥ 100,000 events/s and ≥ half the perf-test rate on the 2-core machine.
+Target: ≥ 100,000 events/s and ≥ half the perf-test rate on the 2-core machine.
 """
 
 from __future__ import annotations

@@ -19,10 +19,9 @@ from __future__ import annotations
 import sys
 import time
 
-from smartcity.warehouse import merge, transform
+from smartcity.warehouse import merge
+from smartcity.warehouse.load_map import SOURCES
 
-# Catalog tables read, in load order (the same list as the local loader's SOURCES).
-SOURCES = ("vehicle_enriched", "raw_emergency", "raw_weather")
 ARGUMENTS = [
     "JOB_NAME",
     "catalog_database",
@@ -30,18 +29,6 @@ ARGUMENTS = [
     "redshift_database",
     "redshift_schema",
 ]
-
-
-def build_targets(source: str, df):  # type: ignore[no-untyped-def]
-    """The same mapping as the local loader's ``SOURCES``: source table → target tables' DataFrames."""
-    if source == "vehicle_enriched":
-        facts = transform.vehicle_telemetry(df)
-        return {merge.FACT_VEHICLE_TELEMETRY: facts, merge.DIM_VEHICLE: transform.vehicles(facts)}
-    if source == "raw_emergency":
-        return {merge.FACT_INCIDENT: transform.incidents(df)}
-    if source == "raw_weather":
-        return {merge.DIM_WEATHER_STATION: transform.weather_stations(df)}
-    raise ValueError(f"unknown source {source}")
 
 
 def actions(target: merge.Target, columns: list[str], load_id: int, schema: str) -> tuple[str, str]:
@@ -70,12 +57,14 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs only inside AWS Gl
     load_id = int(time.time() * 1000)  # one id per run; local loads use a sequence instead
     for source in SOURCES:
         frame = glue.create_dynamic_frame.from_catalog(
-            database=args["catalog_database"], table_name=source, transformation_ctx=f"src_{source}"
+            database=args["catalog_database"],
+            table_name=source.table,
+            transformation_ctx=f"src_{source.table}",
         )
         df = frame.toDF()
         if df.rdd.isEmpty():  # the bookmark says nothing is new for this source
             continue
-        for target, rows in build_targets(source, df).items():
+        for target, rows in source.build(df, True).items():
             # Redshift's CREATE TABLE ... LIKE keeps NOT NULL on load_id, so staging rows carry it.
             out = rows.withColumn("load_id", F.lit(load_id).cast("bigint"))
             pre, post = actions(target, out.columns, load_id, args["redshift_schema"])

@@ -11,18 +11,19 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from smartcity.config import Settings, Stream, TopicSettings
 from smartcity.stream.settings import StreamSettings
 
 _DEFAULTS = StreamSettings()
 REQUIRED = ["JOB_NAME", "lake_uri", "checkpoint_uri", "bootstrap_servers", "aws_region"]
-# The streaming knobs default to the job's own defaults (StreamSettings), so the two cannot drift.
+# The optional arguments default to the pipeline's and the job's own defaults, so they cannot drift.
 OPTIONAL = {
-    "topics": "vehicle_data,gps_data,traffic_data,weather_data,emergency_data",
+    "topics": ",".join(TopicSettings().for_stream(s) for s in Stream),
     "trigger_interval_s": f"{_DEFAULTS.trigger_interval_s:g}",
     "max_offsets_per_trigger": str(_DEFAULTS.max_offsets_per_trigger),
     "watermark_delay_s": f"{_DEFAULTS.watermark_delay_s:g}",
     "starting_offsets": _DEFAULTS.starting_offsets,
-    "cell_size_deg": "0.05",
+    "cell_size_deg": f"{Settings.model_fields['cell_size_deg'].default:g}",
     "kafka_auth": "msk_iam",
     "cloudwatch_namespace": "SmartCity/Streaming",
 }
@@ -40,9 +41,6 @@ def parse_args(argv: list[str]) -> dict[str, str]:
 
 def build(args: dict[str, str]) -> tuple[Any, Any]:
     """Settings and StreamSettings from the arguments (no Spark needed: testable anywhere)."""
-    from smartcity.config import Settings, Stream
-    from smartcity.stream.settings import StreamSettings
-
     names = [t.strip() for t in args["topics"].split(",")]
     if len(names) != len(Stream):
         raise ValueError(f"--topics needs {len(Stream)} names in the order {[s.value for s in Stream]}")

@@ -157,10 +157,6 @@ class Settings(BaseSettings):
                 self.kafka.aws_region = self.aws_region
         return self
 
-    def crawler_name(self, table: str) -> str:
-        """Crawler per lake table, e.g. ``smartcity-raw-vehicle``; tables use ``/`` which becomes ``-``."""
-        return self.crawler_prefix + table.replace("/", "-").replace("_", "-")
-
     def boto3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``boto3.client``: the region, and moto's endpoint locally."""
         kwargs: dict[str, Any] = {"region_name": self.aws_region}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pytest
 from smartcity.config import Settings
 from smartcity.local.process import free_port
 from smartcity.local.stack import LocalStack
+
+pytest_plugins = ["pytester"]
 
 
 def make_local_settings(home: Path, **overrides: object) -> Settings:
@@ -30,6 +33,95 @@ def make_local_settings(home: Path, **overrides: object) -> Settings:
         "moto_port": free_port(),
     }
     return Settings(profile="local", local=local, **overrides)  # type: ignore[arg-type]
+
+
+# What a test needs beyond Python, as markers (registered in pyproject.toml); `make test-fast` runs the
+# tests that need none of them.
+NEEDS_MARKERS = ("spark", "postgres", "stack", "jvm", "iac")
+# The shared fixtures that start something, and the marker each one implies.
+MARKER_OF_FIXTURE = {"spark": "spark", "stack": "stack", "warehouse_pg": "postgres"}
+# The processes a test without any of NEEDS_MARKERS must never start.
+HEAVY_PROCESS_NAMES = frozenset({"java", "postgres", "initdb", "pg_ctl"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with what its fixtures start, so `-m` can select by need."""
+    for item in items:
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+
+
+def _needs_something(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(m) for m in NEEDS_MARKERS)
+
+
+class HeavyProcessWatch:
+    """Polls this process's descendants and remembers any JVM or PostgreSQL, with the test that ran.
+
+    A poll scans the process table; a JVM or PostgreSQL lives for seconds, so a few polls a second do.
+    """
+
+    def __init__(self, names: frozenset[str] = HEAVY_PROCESS_NAMES, interval_s: float = 0.25) -> None:
+        self.names = names
+        self.interval_s = interval_s
+        self.current = "(between tests)"
+        self.seen: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heavy-process-watch", daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    name = child.name()
+                except psutil.Error:
+                    continue
+                if name in self.names and child.pid not in self.seen:
+                    self.seen[child.pid] = f"{name} (pid {child.pid}) during {self.current}"
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> HeavyProcessWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+WATCH_KEY = pytest.StashKey[HeavyProcessWatch]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Arm the watch when no selected test needs Spark, PostgreSQL, the stack, a JVM or the IaC tools."""
+    if session.items and not any(_needs_something(item) for item in session.items):
+        session.config.stash[WATCH_KEY] = HeavyProcessWatch().start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    watch = item.config.stash.get(WATCH_KEY, None)
+    if watch is not None:
+        watch.current = item.nodeid
+    try:
+        return (yield)
+    finally:
+        if watch is not None:
+            watch.current = "(between tests)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_tests_start_no_jvm_or_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In a run of tests that need nothing (`make test-fast`), a JVM or PostgreSQL fails the run, naming
+    the test that started it: its marker is missing."""
+    yield
+    watch = request.config.stash.get(WATCH_KEY, None)
+    if watch is not None:
+        watch.stop()
+        assert not watch.seen, "unmarked tests started a JVM or PostgreSQL: " + "; ".join(watch.seen.values())
 
 
 class RunningStack:

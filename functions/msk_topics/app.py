@@ -1,6 +1,6 @@
 """Custom resource: create the five Kafka topics on MSK Serverless and return its bootstrap brokers.
 
-``AWS::MSK::ServerlessCluster`` exposes only its ARN (PLATFORM-NOTES), so the brokers come from
+``AWS::MSK::ServerlessCluster`` exposes only its ARN (no bootstrap-broker attribute), so the brokers come from
 ``kafka:GetBootstrapBrokers``; topics are created with kafka-python's admin client over SASL/OAUTHBEARER
 with the MSK IAM signer (pure Python: requirements.txt says why not confluent-kafka). Runs in the VPC.
 Delete is a no-op: the topics go with the cluster.

@@ -1,6 +1,6 @@
 """The lake tables the catalog knows: public names, lake folders and the crawler that owns each.
 
-The names are the product's public interface (issue 4/5): Athena queries, Redshift loads and dashboards use
+The names are the product's public interface: Athena queries, Redshift loads and dashboards use
 them, so they are declared once here and nowhere else. They are exactly what the AWS crawlers declared in
 ``template.yaml`` produce: one crawler per table whose S3 target is the table's root folder, so AWS names the
 table after that folder (``vehicle``, ``vehicle_enriched``, ``quarantine``) and the raw crawlers add
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings
 from smartcity.errors import UsageError
+from smartcity.lake_layout import TABLE_PATHS, crawler_name
 
 RAW_TABLE_PREFIX = "raw_"
 
@@ -28,14 +29,16 @@ class LakeTable:
 
     def crawler_name(self, settings: Settings) -> str:
         """The crawler that owns this table (e.g. ``smartcity-raw-vehicle``), as the template names it."""
-        return settings.crawler_name(self.path)
+        return crawler_name(settings.crawler_prefix, self.path)
 
 
-LAKE_TABLES: tuple[LakeTable, ...] = (
-    *(LakeTable(RAW_TABLE_PREFIX + s.value, f"raw/{s.value}", RAW_TABLE_PREFIX) for s in Stream),
-    LakeTable("quarantine", "quarantine"),
-    LakeTable("vehicle_enriched", "enriched/vehicle_enriched"),
-)
+def _table(path: str) -> LakeTable:
+    """AWS names a table after its folder; raw crawlers add a prefix (``raw/vehicle`` → ``raw_vehicle``)."""
+    prefix = RAW_TABLE_PREFIX if path.startswith("raw/") else ""
+    return LakeTable(prefix + path.rsplit("/", 1)[-1], path, prefix)
+
+
+LAKE_TABLES: tuple[LakeTable, ...] = tuple(_table(path) for path in TABLE_PATHS)
 
 
 def table_names() -> list[str]:

@@ -18,10 +18,8 @@ import pyarrow.dataset as ds
 
 from smartcity.catalog.lake import Lake, open_lake
 from smartcity.config import Settings, Stream
+from smartcity.lake_layout import ENRICHED_TABLE, QUARANTINE_TABLE, raw_table
 
-RAW = "raw/{stream}"
-QUARANTINE = "quarantine"
-ENRICHED = "enriched/vehicle_enriched"
 FACT_TABLE = "fact_vehicle_telemetry"
 
 
@@ -100,10 +98,10 @@ def reconcile(
             acknowledged[topic] = acknowledged.get(topic, 0) + int(t["acknowledged"])
             distinct_ids[topic] = distinct_ids.get(topic, 0) + int(t["distinct_valid_ids"])
 
-    quarantined = dict(query_table(lake, QUARANTINE, "SELECT topic, count(*) FROM t GROUP BY topic"))
+    quarantined = dict(query_table(lake, QUARANTINE_TABLE, "SELECT topic, count(*) FROM t GROUP BY topic"))
     for stream in Stream:
         topic = settings.topics.for_stream(stream)
-        raw = _count(lake, RAW.format(stream=stream.value))
+        raw = _count(lake, raw_table(stream))
         report.checks.append(
             Check(
                 f"ingest {topic}",
@@ -115,7 +113,7 @@ def reconcile(
         )
 
     vehicle_topic = settings.topics.for_stream(Stream.VEHICLE)
-    raw_distinct = _count(lake, RAW.format(stream="vehicle"), "count(DISTINCT id)")
+    raw_distinct = _count(lake, raw_table(Stream.VEHICLE), "count(DISTINCT id)")
     report.checks.append(
         Check(
             "distinct vehicle ids",
@@ -125,8 +123,8 @@ def reconcile(
             raw_distinct,
         )
     )
-    enriched = _count(lake, ENRICHED)
-    enriched_distinct = _count(lake, ENRICHED, "count(DISTINCT event_id)")
+    enriched = _count(lake, ENRICHED_TABLE)
+    enriched_distinct = _count(lake, ENRICHED_TABLE, "count(DISTINCT event_id)")
     late = int(stream_totals.get("vehicle_late_distinct", 0))
     report.checks.append(
         Check(
@@ -154,7 +152,7 @@ def reconcile(
 
     for topic, reason, n in query_table(
         lake,
-        QUARANTINE,
+        QUARANTINE_TABLE,
         "SELECT topic, split_part(error, ':', 1) AS reason, count(*) FROM t GROUP BY 1, 2 ORDER BY 1, 2",
     ):
         report.quarantine_reasons[(str(topic), str(reason))] = int(n)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from smartcity.errors import UsageError
+from smartcity.lake_layout import ENRICHED_TABLE
 from smartcity.orchestrate.state import ClaimLifetime
 
 # Every environment variable an orchestration handler may read, with the handler(s) that read it.
@@ -59,7 +60,7 @@ class CoordinationConfig:
 
     state_table: str
     load_job_name: str
-    enriched_table: str = "enriched/vehicle_enriched"
+    enriched_table: str = ENRICHED_TABLE
     stale_after_s: float = 7200.0
     # Twice the functions' 60 s timeout: an unconfirmed claim this old belongs to a dead invocation.
     unconfirmed_after_s: float = 120.0

@@ -1,6 +1,6 @@
 """Crawl decisions: which crawler a new file needs, when to start it, and when to start it again.
 
-Rules (issue 6): a burst of thousands of files must not start thousands of crawls; a file that lands
+Rules: a burst of thousands of files must not start thousands of crawls; a file that lands
 while its crawler runs must be covered by a later crawl; no file waits forever.
 - Only the *first* file of a partition owes a crawl (Athena lists files at query time, so later files of
   a catalogued partition are visible without one). ``StateStore.sight_partition`` makes that decision and

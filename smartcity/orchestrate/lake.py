@@ -1,13 +1,12 @@
 """Which lake table (and partition) an S3 object belongs to, and which crawler covers it.
 
-The lake layout is the product's public interface (issue 4): ``raw/<stream>/``, ``enriched/vehicle_enriched/``
+The lake layout is the product's public interface: ``raw/<stream>/``, ``enriched/vehicle_enriched/``
 and ``quarantine/`` under the lake prefix, Hive partitions below. Spark's own bookkeeping
 (``_spark_metadata``, ``_temporary``, ``.crc``, ``_SUCCESS``) never starts a crawl.
 
-Why not import ``smartcity.catalog``: that package reads Parquet with pyarrow, which the Lambda layer does
-not carry (it would not fit beside the functions). The table folders and the skip rule are restated here
-from ``smartcity.config.Stream`` and Athena's hidden-file rule, and ``tests/unit/test_orchestrate_lake.py``
-proves they agree with ``smartcity.catalog.tables.LAKE_TABLES`` and the crawler exclusions.
+The table folders and the crawler names come from ``smartcity.lake_layout``. The skip rule is Athena's
+hidden-file rule, stated here without ``smartcity.catalog`` (pyarrow, which the Lambda layer does not carry);
+``tests/unit/test_orchestrate_lake.py`` proves it agrees with the crawler exclusions.
 Checkpoints live outside the table prefixes and are ignored because they match no table.
 """
 
@@ -15,26 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartcity.config import Stream
+from smartcity.lake_layout import TABLE_PATHS as LAKE_TABLES
+from smartcity.lake_layout import crawler_name
 
-# The lake folder of every catalogued table, in smartcity.catalog.tables' order. No folder is a prefix of
-# another, so the first match is the only one.
-LAKE_TABLES: tuple[str, ...] = (
-    *(f"raw/{s.value}" for s in Stream),
-    "quarantine",
-    "enriched/vehicle_enriched",
-)
+__all__ = ["LAKE_TABLES", "LakeObject", "classify_key", "crawler_name", "is_not_data"]
 
 
 def is_not_data(relative_path: str) -> bool:
     """Spark bookkeeping and hidden files: any path part starting with ``_`` or ``.`` (``_spark_metadata``,
     ``_temporary``, ``_SUCCESS``, ``.part-0.crc``, ``.spark-staging-*``), or a ``.crc`` checksum."""
     return relative_path.endswith(".crc") or any(p.startswith(("_", ".")) for p in relative_path.split("/"))
-
-
-def crawler_name(crawler_prefix: str, table: str) -> str:
-    """Crawler of a lake table; the same rule as ``Settings.crawler_name`` and the template's names."""
-    return crawler_prefix + table.replace("/", "-").replace("_", "-")
 
 
 @dataclass(frozen=True)

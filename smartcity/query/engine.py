@@ -4,7 +4,7 @@ Each referenced table becomes a view ``<database>.<table>`` over the Parquet fil
 partitions (hidden ``_``/``.`` files skipped, as Athena does), with the catalog's columns cast to the
 catalog's types: a column the catalog has but older files lack reads as NULL, as it does in Athena.
 Local lakes are read by DuckDB's own Parquet reader; S3 lakes through a pyarrow dataset (DuckDB's httpfs
-extension cannot be installed offline, PLATFORM-NOTES).
+extension cannot be installed offline).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Athena (Trino) SQL → DuckDB SQL with sqlglot, refusing what would not mean the same thing.
 
-sqlglot translates most Trino constructs (PLATFORM-NOTES), but some it passes through untranslated
-(``format_datetime``, ``parse_datetime`` with Joda patterns, ``map_agg``, ``"$path"``) and one it
+sqlglot translates most Trino constructs, but some it passes through untranslated (``format_datetime``,
+``parse_datetime`` with Joda patterns, ``map_agg``, ``"$path"``) and one it
 translates silently wrong (weighted ``approx_percentile(x, w, p)`` loses the weight). A wrong number is
 worse than an error, so those constructs are detected on the parsed tree and named in the error, and the
 generator runs with ``unsupported_level=RAISE``. Integer division is typed: with the catalog's column types

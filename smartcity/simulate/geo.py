@@ -1,10 +1,11 @@
-"""Small spherical geometry for the simulator (the streaming job uses the same haversine radius)."""
+"""Small spherical geometry for the simulator, on the same sphere as the streaming job (smartcity.earth)."""
 
 from __future__ import annotations
 
 import math
 
-EARTH_RADIUS_KM = 6371.0
+from smartcity.earth import EARTH_RADIUS_KM
+
 COMPASS_POINTS = ("North", "North-East", "East", "South-East", "South", "South-West", "West", "North-West")
 
 

@@ -4,7 +4,7 @@ Counting is exact by construction: a message is counted as produced only once ``
 it, as failed only in its (error) delivery report, and as acknowledged once librdkafka holds neither
 the message nor an unserved report for it. The producer asks for error reports only
 (``delivery.report.only.error``): a success report per message costs a Python call and a ``Message``
-object, about 15 % of the simulator's throughput on the 2-core box (bench/bench_simulator.py). So a
+object, a measurable share of the simulator's throughput (docs/simulator.md, Producer). So a
 message is settled as acknowledged when the producer's queue has drained (:meth:`KafkaSink.close`
 flushes, then purges what is left so that it is reported as failed, never left unknown). Each
 (topic, category) pair has its own prebuilt error callback closing over its counter cell, so the hot
@@ -21,8 +21,8 @@ from smartcity.config import Settings, Stream
 from smartcity.errors import StackError
 from smartcity.simulate.faults import CATEGORIES
 
-# Producer tuning measured on the 2-core box: lz4 costs the least CPU per byte of the two codecs the
-# issue allows; linger lets batches fill; the queue is large enough that produce() rarely blocks.
+# Producer tuning (docs/simulator.md, Producer): lz4 for the least CPU per byte; linger lets batches
+# fill; the queue is large enough that produce() rarely blocks.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",

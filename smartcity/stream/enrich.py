@@ -27,7 +27,7 @@ from smartcity.contract import (
     enriched_columns,
     spark_schema,
 )
-from smartcity.stream.geo import partition_columns
+from smartcity.stream.derived_columns import partition_columns
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
 from smartcity.stream.settings import StreamSettings
 

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.lake_layout import ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.metrics import BatchMetrics, emit
@@ -30,10 +31,9 @@ from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
-    ENRICHED_TABLE,
-    Clock,
     JudgedCounts,
     StepPlan,
+    WatermarkClock,
     batch_tables,
     judged_counts,
     plan_step,
@@ -94,7 +94,7 @@ class StreamJob:
         commit = StepCommit(self.fs, self.lake, self.checkpoint, step)
         ingest_time = commit.begin()
         previous = self.store.latest(before=step)
-        clock = previous.clock if previous else Clock()
+        clock = previous.clock if previous else WatermarkClock()
         state = self.store.frames(previous)
         laps("load state")
         judged = None
@@ -151,7 +151,7 @@ class StreamJob:
         )
         return metrics
 
-    def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: Clock) -> DataFrame:
+    def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: WatermarkClock) -> DataFrame:
         """Every message's verdict, kept: each table, count and state row of the step reads it."""
         # One partition per core: 5 topics x N partitions of small tasks cost more than they parallelise.
         parallelism = self.spark.sparkContext.defaultParallelism

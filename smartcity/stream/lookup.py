@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from smartcity.stream.geo import EARTH_RADIUS_KM
+from smartcity.earth import EARTH_RADIUS_KM
 
 NONE = -1
 # Vehicles x incidents compared at once in ``nearby_incidents`` (bounds the worker's memory per chunk).
@@ -122,7 +122,7 @@ def latest_weather(
 
 
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Great-circle distance in km on a sphere of radius 6371 km (arguments in degrees, broadcasting)."""
+    """Great-circle distance in km on the Earth sphere (arguments in degrees, broadcasting)."""
     phi1, phi2 = np.radians(lat1), np.radians(lat2)
     dlmb = np.radians(lon2 - lon1)
     a = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2

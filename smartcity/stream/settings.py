@@ -38,7 +38,7 @@ class StreamSettings(BaseModel):
     weather_window_s: float = Field(default=15 * 60.0, ge=0)
     emergency_window_s: float = Field(default=30 * 60.0, ge=0)
     emergency_radius_km: float = Field(default=2.0, gt=0)
-    cell_size_deg: float = Field(default=0.05, gt=0)
+    cell_size_deg: float = Field(default=Settings.model_fields["cell_size_deg"].default, gt=0)
     # Vehicle ids are remembered this long (event time, past the watermark) to drop duplicates.
     dedup_horizon_s: float = Field(default=600.0, ge=0)
     # Contract: event times more than this ahead of ingest time are quarantined (future_timestamp).

@@ -33,14 +33,11 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ENRICHED_WEATHER_FIELDS
+from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
 from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import TableOutput
 from smartcity.stream.validate import Validated
-
-RAW_TABLE = "raw/{stream}"
-QUARANTINE_TABLE = "quarantine"
-ENRICHED_TABLE = "enriched/vehicle_enriched"
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
 # The kinds the look-ups search (the others are the vehicle events themselves and the de-dup ids).
@@ -79,7 +76,7 @@ _STREAM_OF_KIND = {
 
 
 @dataclass(frozen=True)
-class Clock:
+class WatermarkClock:
     """The job's event-time position (None: nothing yet). Aware UTC datetimes.
 
     ``max_event_time`` drives the watermark (each step's newest capped at its ingest time + the allowed
@@ -114,11 +111,6 @@ class JudgedCounts:
 def as_utc(value: datetime) -> datetime:
     """PySpark collects timestamps as naive *local* datetimes; make them aware UTC instants."""
     return value.astimezone(UTC)
-
-
-def raw_table(stream: Stream) -> str:
-    """The lake path of a stream's raw table."""
-    return RAW_TABLE.format(stream=stream.value)
 
 
 def batch_tables(batch: Mapping[Stream, Validated], topics: Mapping[Stream, str]) -> tuple[TableOutput, ...]:
@@ -183,13 +175,13 @@ def _sec(seconds: float) -> timedelta:
 
 
 def next_clock(
-    clock: Clock,
+    clock: WatermarkClock,
     counts: Mapping[Stream, StreamCounts],
     cfg: StreamSettings,
     ingest_time: datetime,
     *,
     flush: bool,
-) -> Clock:
+) -> WatermarkClock:
     """The clock after a step whose valid messages have ``counts`` (a flush has none)."""
     newest = [c.newest for c in counts.values() if c.newest is not None]
     new_max, seen = clock.max_event_time, clock.max_event_time_seen
@@ -202,7 +194,7 @@ def next_clock(
         watermark = _later(watermark, new_max - _sec(cfg.watermark_delay_s))
     if flush and seen is not None:  # strictly past every open vehicle's t + gps_window
         watermark = _later(watermark, seen + _sec(cfg.finalize_after_s) + timedelta(microseconds=1))
-    return Clock(watermark, new_max, seen)
+    return WatermarkClock(watermark, new_max, seen)
 
 
 def _later(value: datetime | None, other: datetime) -> datetime:
@@ -320,7 +312,7 @@ class StepPlan:
     events, which the driver passes as written to the state (so the de-duplication is not recomputed)."""
 
     segments: DataFrame | None  # the step's new state rows of every kind (:func:`state_schema`)
-    clock: Clock  # after the step
+    clock: WatermarkClock  # after the step
     prune_before: dict[str, datetime]  # per kind: rows expiring before this are no longer needed
     counts: JudgedCounts
     state: dict[str, DataFrame]  # live state as of W0, per kind
@@ -348,7 +340,7 @@ class StepPlan:
 
 def plan_step(
     state: Mapping[str, DataFrame],
-    clock: Clock,
+    clock: WatermarkClock,
     batch: Mapping[Stream, Validated] | None,
     counts: JudgedCounts,
     cfg: StreamSettings,

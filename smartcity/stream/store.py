@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.stream.lakefs import LakeFS, join_uri
-from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, Clock
+from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, WatermarkClock
 from smartcity.stream.stepid import StepId
 
 KEEP_VERSIONS = 3
@@ -44,7 +44,7 @@ class StateVersion:
     """The state as committed by one step."""
 
     step: StepId
-    clock: Clock
+    clock: WatermarkClock
     segments: list[Segment] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
 
@@ -67,7 +67,9 @@ class StateVersion:
         d = json.loads(text)
         return cls(
             step=StepId.from_key(d["step"]),
-            clock=Clock(_dt(d["watermark"]), _dt(d["max_event_time"]), _dt(d["max_event_time_seen"])),
+            clock=WatermarkClock(
+                _dt(d["watermark"]), _dt(d["max_event_time"]), _dt(d["max_event_time_seen"])
+            ),
             segments=[Segment(**s) for s in d["segments"]],
             totals=dict(d["totals"]),
         )

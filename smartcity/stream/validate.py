@@ -32,7 +32,7 @@ from smartcity.contract import (
     snake_case,
     spark_schema,
 )
-from smartcity.stream.geo import cell_id
+from smartcity.stream.derived_columns import cell_id
 
 QUARANTINE_COLUMNS = (
     "topic",

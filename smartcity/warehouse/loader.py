@@ -33,6 +33,7 @@ import psycopg
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 from smartcity.warehouse import ledger, merge, transform
+from smartcity.warehouse.load_map import PRIMARY_SOURCE, SOURCES, Source
 from smartcity.warehouse.migrate import status
 from smartcity.warehouse.postgres import PostgresSession, WarehouseError, connect
 from smartcity.warehouse.source import SourceFile, catalog_table, parquet_rows
@@ -48,40 +49,6 @@ RUNTIME = "local"
 
 class LoadError(SmartCityError):
     """The load failed; the warehouse was left as it was before the run."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """A catalogued lake table and the warehouse tables built from it.
-
-    ``build(frame, dedupe)``: with ``dedupe=False`` the builder may leave repeated keys of an event target
-    in place (the loader's first, optimistic attempt; the target's primary key refuses them).
-    """
-
-    table: str
-    build: Callable[[DataFrame, bool], dict[merge.Target, DataFrame]]
-    primary: merge.Target  # the target whose counts are the source's read/inserted/updated/skipped
-
-
-def _from_enriched(df: DataFrame, dedupe: bool) -> dict[merge.Target, DataFrame]:
-    facts = transform.vehicle_telemetry(df, dedupe=dedupe)
-    return {merge.FACT_VEHICLE_TELEMETRY: facts, merge.DIM_VEHICLE: transform.vehicles(facts)}
-
-
-SOURCES: tuple[Source, ...] = (
-    Source("vehicle_enriched", _from_enriched, merge.FACT_VEHICLE_TELEMETRY),
-    Source(
-        "raw_emergency", lambda df, _: {merge.FACT_INCIDENT: transform.incidents(df)}, merge.FACT_INCIDENT
-    ),
-    Source(
-        "raw_weather",
-        lambda df, _: {merge.DIM_WEATHER_STATION: transform.weather_stations(df)},
-        merge.DIM_WEATHER_STATION,
-    ),
-)
-
-
-PRIMARY_SOURCE = SOURCES[0]
 
 
 @dataclass
@@ -226,13 +193,12 @@ def _render(
 
     Event targets are rendered here, first: their COPY decides whether the source needs its deduplicated
     rendering. The other targets (dimensions, aggregates) are rendered on ``background`` meanwhile, so that
-    Spark computes them while PostgreSQL ingests the events (at 1M rows, the vehicle dimension's ~5 s of
-    Spark then costs little more than nothing, on two cores).
+    Spark computes them while PostgreSQL ingests the events (docs/decisions/0005).
     """
     from pyspark.sql import functions as F
 
-    # Not cached: the transformation's frames are narrow scans (see transform.latest_per_key);
-    # persisting the read measured no faster at 1M rows (90 s vs 98 s under load ~5).
+    # Not cached: the transformation's frames are narrow scans (see transform.latest_per_key), and
+    # persisting the read did not pay (docs/decisions/0005).
     frames = plan.source.build(_read(spark, plan), dedupe)
     rendered: dict[merge.Target, Future[Rendered]] = {}
     for target in sorted(frames, key=lambda t: not t.events):

@@ -4,12 +4,12 @@ Layout (``smartcity/warehouse/sql/``): ``common/`` holds the portable DDL that b
 warehouse) and Redshift accept; ``postgres/`` and ``redshift/`` hold what only one dialect accepts (Redshift's
 DISTKEY/SORTKEY/ENCODE physical design, PostgreSQL's indexes and UNLOGGED staging). File names are
 ``V<version>__<name>.sql``; versions are one sequence across the three folders, so a version number means
-the same step everywhere. Applied versions are recorded in ``schema_migrations`` with the file's SHA-256:
+the same migration everywhere. Applied versions are recorded in ``schema_migrations`` with the file's SHA-256:
 an applied file that was edited afterwards is an error (add a new version instead), which is what keeps
 "the warehouse at version N" a meaningful statement on every machine.
 
 Each migration runs in its own transaction together with its ``schema_migrations`` row, under a lock on
-that table, so two concurrent ``migrate`` runs cannot apply a step twice and a failing step leaves nothing.
+that table, so two concurrent ``migrate`` runs cannot apply a version twice and a failing one leaves nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The PostgreSQL adapter of the warehouse port: psycopg 3 against the local stand-in for Redshift.
 
-``redshift_connector`` cannot talk to plain PostgreSQL (PLATFORM-NOTES), so locally everything goes through
-psycopg; in AWS the Glue job talks to Redshift through Glue's own connection instead.
+``redshift_connector`` cannot talk to plain PostgreSQL (it expects Redshift's server), so locally everything
+goes through psycopg; in AWS the Glue job talks to Redshift through Glue's own connection instead.
 """
 
 from __future__ import annotations

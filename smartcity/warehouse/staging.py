@@ -1,8 +1,8 @@
 """Get a Spark DataFrame's rows into PostgreSQL with ``COPY``.
 
 Why not Spark's JDBC writer: it inserts row batches with prepared statements, several times slower than
-COPY (issue 7 asks for at least half a plain COPY's rate). Two COPY paths, both keeping every row out of
-the driver's memory:
+COPY (the load aims at half a plain COPY's rate or better, docs/warehouse.md). Two COPY paths, both
+keeping every row out of the driver's memory:
 - ``render_csv`` + ``copy_rendered`` (the loader's): Spark's own CSV writer renders the rows in the JVM,
   in parallel tasks, into a scratch folder; the driver then streams the part files through
   ``COPY ... FROM STDIN`` on the loader's connection, inside its transaction, so the same rendered rows

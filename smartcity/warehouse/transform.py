@@ -64,7 +64,7 @@ def latest_per_key(df: DataFrame, key: str, *tie_breaks: str) -> DataFrame:
     The aggregation runs once, eagerly, here (a small job: Parquet hands over the key column alone), and
     when no key is duplicated -- the usual batch -- ``df`` comes back as it was. Left lazy, the
     anti/semi-join plan re-scanned every column of the batch twice for each consumer of the result (the
-    fact's rows, then the vehicle dimension built from them), which on 1M rows cost more than the COPY.
+    fact's rows, then the vehicle dimension built from them) (docs/decisions/0005).
     """
     dup_keys = df.groupBy(key).count().where(F.col("count") > 1).select(key)
     if dup_keys.isEmpty():
@@ -79,8 +79,8 @@ def latest_per_key(df: DataFrame, key: str, *tie_breaks: str) -> DataFrame:
 def vehicle_telemetry(enriched: DataFrame, *, dedupe: bool = True) -> DataFrame:
     """``vehicle_enriched`` → ``fact_vehicle_telemetry``: one row per event id, plus ``event_hour``.
 
-    ``dedupe=False`` skips the search for repeated event ids (a 1M-key aggregation, ~5 s of a 1M-row
-    load): for a caller that lets the target's primary key detect a repeat and then asks again with
+    ``dedupe=False`` skips the search for repeated event ids (an aggregation over every key of the
+    batch): for a caller that lets the target's primary key detect a repeat and then asks again with
     ``dedupe=True`` (the local loader's COPY of new events, see ``smartcity.warehouse.loader``).
     """
     columns = enriched_columns()

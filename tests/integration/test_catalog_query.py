@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from smartcity.catalog import LAKE_TABLES, crawl
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.query import run_query, saved_queries
+from testdata.synthetic_lake import write_synthetic_lake
 
 pytestmark = pytest.mark.integration
 

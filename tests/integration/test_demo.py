@@ -14,7 +14,7 @@ import pytest
 
 from smartcity.local.process import free_port, port_accepts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.spark]
 
 
 PORT_VARS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "POSTGRES_PORT", "MOTO_PORT")

@@ -1,6 +1,6 @@
 """``smartcity load`` end to end on the real local stack: lake → catalog (moto) → Spark → PostgreSQL.
 
-The lake is written by ``smartcity.warehouse.synthetic`` in the streaming job's exact layout and
+The lake is written by ``testdata.load_sources`` in the streaming job's exact layout and
 catalogued by the real local crawler (``smartcity.catalog.crawl``); the loader then runs against the
 stack's PostgreSQL, in a database of its own.
 """
@@ -24,12 +24,12 @@ import pytest
 
 from smartcity.catalog.crawler import crawl
 from smartcity.config import Settings
-from smartcity.warehouse import synthetic as syn
 from smartcity.warehouse.loader import LoadReport, run_load
 from smartcity.warehouse.migrate import migrate
 from smartcity.warehouse.postgres import PostgresSession
+from testdata import load_sources as syn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 H1 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 H2 = datetime(2026, 3, 1, 9, tzinfo=UTC)

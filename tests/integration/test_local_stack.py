@@ -15,7 +15,7 @@ from smartcity.config import Stream
 from smartcity.local.stack import LocalStack
 from tests.conftest import make_local_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.spark]
 
 MESSAGES_PER_TOPIC = 10_000
 

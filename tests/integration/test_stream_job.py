@@ -26,7 +26,7 @@ from confluent_kafka import Producer
 from smartcity.config import Stream
 from smartcity.demo.reset import reset_topics
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 def _path(uri: str) -> Path:

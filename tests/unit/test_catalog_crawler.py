@@ -13,10 +13,10 @@ from moto import mock_aws
 
 from smartcity.catalog import CRAWLER_EXCLUSIONS, LAKE_TABLES, crawl
 from smartcity.catalog.exclusions import is_excluded
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.config import Settings, Stream
 from smartcity.contract import enriched_columns, quarantine_columns, raw_columns
 from smartcity.errors import UsageError
+from testdata.synthetic_lake import write_synthetic_lake
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,7 @@ def test_first_crawl_registers_every_table_as_the_aws_crawler_would(env) -> None
         assert sd["Location"] == f"{settings.lake_uri}/{lt.path}/"
         params = t["Parameters"]
         assert params["classification"] == "parquet" and params["typeOfData"] == "file"
-        assert params["UPDATED_BY_CRAWLER"] == settings.crawler_name(lt.path)
+        assert params["UPDATED_BY_CRAWLER"] == lt.crawler_name(settings)
         # Row count from the footers: Spark's _temporary attempt and other litter are not data.
         assert params["recordCount"] == str(lake.rows[lt.name])
         root = lake.root / lt.path

@@ -30,7 +30,7 @@ def test_documented_table_names_and_crawlers_match() -> None:
     settings = Settings(profile="local")
     for t in LAKE_TABLES:
         assert re.search(
-            rf"\| `{t.name}`\s*\| `{re.escape(t.path)}/`\s*\|.*\| `{settings.crawler_name(t.path)}`", DOC
+            rf"\| `{t.name}`\s*\| `{re.escape(t.path)}/`\s*\|.*\| `{t.crawler_name(settings)}`", DOC
         )
 
 

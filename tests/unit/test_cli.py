@@ -48,6 +48,7 @@ def test_wrong_arguments_give_one_line_and_exit_2(args: list[str]) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.stack  # `smartcity up` starts some of the stack (PostgreSQL, Kafka) before it fails
 def test_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -67,6 +68,7 @@ def test_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
     assert down.returncode == 0
 
 
+@pytest.mark.stack  # `smartcity up` starts some of the stack (PostgreSQL, Kafka) before it fails
 def test_missing_java_is_named_in_one_line(tmp_path: Path) -> None:
     # A PATH with the Python interpreter's directory only: no java (nor mvn) to be found.
     env = {

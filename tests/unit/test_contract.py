@@ -178,7 +178,7 @@ def test_raw_columns_follow_the_models() -> None:
     assert PARTITION_KEYS == ("dt", "hour")
 
 
-def test_enriched_columns_are_exactly_issue_4s() -> None:
+def test_enriched_columns_are_exactly_the_public_ones() -> None:
     expected = [
         *("event_id", "device_id", "event_time", "latitude", "longitude", "speed", "direction", "make"),
         *("model", "year", "fuel_type", "cell_id", "gps_event_id", "gps_speed", "gps_direction"),

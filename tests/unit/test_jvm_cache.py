@@ -38,6 +38,7 @@ def test_corrupt_jar_is_detected_and_needs_maven(private_cache: Path, monkeypatc
         jvm.resolve("spark")
 
 
+@pytest.mark.jvm  # Maven fetches the jar again
 def test_corrupt_jar_is_replaced_by_a_verified_one(private_cache: Path) -> None:
     jar = next(private_cache.glob("kafka-clients-*.jar"))
     jar.write_bytes(b"not a jar")

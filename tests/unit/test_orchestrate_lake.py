@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from smartcity.catalog import tables as catalog_tables
 from smartcity.catalog.exclusions import is_excluded, is_hidden
-from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name, is_not_data
+from smartcity.orchestrate.lake import classify_key, crawler_name, is_not_data
 
 pytestmark = pytest.mark.unit
 
@@ -27,10 +26,6 @@ SAMPLES = [
     "dt=2024-05-01/.spark-staging-1/part-0.parquet",
     ".hidden",
 ]
-
-
-def test_same_tables_as_the_catalog() -> None:
-    assert tuple(t.path for t in catalog_tables.LAKE_TABLES) == LAKE_TABLES
 
 
 @pytest.mark.parametrize("rel", SAMPLES)

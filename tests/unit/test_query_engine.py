@@ -11,11 +11,11 @@ import pytest
 from moto import mock_aws
 
 from smartcity.catalog import crawl
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.cli import main
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 from smartcity.query import run_query
+from testdata.synthetic_lake import write_synthetic_lake
 
 pytestmark = pytest.mark.unit
 

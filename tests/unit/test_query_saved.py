@@ -17,9 +17,9 @@ import pytest
 from moto import mock_aws
 
 from smartcity.catalog import crawl
-from smartcity.catalog.synthetic import write_synthetic_lake
 from smartcity.config import Settings
 from smartcity.query import run_query, saved_queries
+from testdata.synthetic_lake import write_synthetic_lake
 
 pytestmark = pytest.mark.unit
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from smartcity.earth import EARTH_RADIUS_KM
 from smartcity.stream import lookup
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
 
@@ -190,7 +191,7 @@ def test_weather_window_is_inclusive_and_never_after() -> None:
 
 
 def test_incident_edges_distinct_count_and_tie() -> None:
-    km_per_deg = 6371.0 * math.pi / 180
+    km_per_deg = EARTH_RADIUS_KM * math.pi / 180
     vt = arr([1800 * S, 1800 * S], np.int64)
     vlat, vlon = arr([51.5, np.nan], float), arr([-0.12, -0.12], float)
     et = arr([0, 1800 * S, 1800 * S + 1, 900 * S, 900 * S, 900 * S], np.int64)
@@ -211,7 +212,7 @@ def test_incident_edges_distinct_count_and_tie() -> None:
     assert list(count) == [3, 0]
 
 
-KM_PER_DEG = 6371.0 * math.pi / 180
+KM_PER_DEG = EARTH_RADIUS_KM * math.pi / 180
 T = 1800 * S  # the vehicle's time in the single-vehicle cases below
 WINDOW = 1800 * S
 

@@ -16,11 +16,12 @@ from pyspark.sql import types as T
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.earth import EARTH_RADIUS_KM
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import (
     STATE_KINDS,
-    Clock,
     JudgedCounts,
+    WatermarkClock,
     batch_tables,
     count_tables,
     judged_counts,
@@ -36,7 +37,7 @@ T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 INGEST = T0 + timedelta(days=1)  # wall-clock time of every step unless a test says otherwise
 CFG = StreamSettings(watermark_delay_s=30.0, max_clock_lead_s=5.0)  # the expectations below assume these
 TOPICS = Settings(profile="local").topics.all()
-KM_PER_DEG_LAT = 6371.0 * math.pi / 180
+KM_PER_DEG_LAT = EARTH_RADIUS_KM * math.pi / 180
 
 
 def uid(n: int) -> str:
@@ -161,7 +162,7 @@ def run_steps(spark, batches, *, flush_at_end: bool = True, ingest_time: datetim
     """Run the steps; returns the enriched rows per step, each step's plan, and the final state."""
     schema = state_schema({s: spark_schema(raw_columns(s)) for s in Stream})
     rows = spark.createDataFrame([], schema)
-    clock = Clock()
+    clock = WatermarkClock()
     outputs, plans = [], []
     for batch_rows, flush in [(b, False) for b in batches] + ([({}, True)] if flush_at_end else []):
         state = {k: kind_rows(rows, k) for k in STATE_KINDS}

@@ -14,7 +14,7 @@ from smartcity.warehouse.postgres import PostgresSession
 
 pytestmark = pytest.mark.unit
 
-# What PostgreSQL rejects (PLATFORM-NOTES): allowed only in the redshift/ folder.
+# Redshift-only syntax PostgreSQL rejects: allowed only in the redshift/ folder.
 REDSHIFT_ONLY = re.compile(r"\b(DISTKEY|SORTKEY|DISTSTYLE|ENCODE|GETDATE|SUPER|LISTAGG|IAM_ROLE)\b", re.I)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from smartcity.contract import enriched_columns
 from smartcity.contract.exporters import spark_schema
-from smartcity.warehouse import synthetic as syn
 from smartcity.warehouse import transform
+from testdata import load_sources as syn
 
 pytestmark = pytest.mark.unit
 

@@ -1,11 +1,9 @@
-"""Spatial column expressions (the grid cell) and the Earth radius of every distance in the job."""
+"""Columns the job derives from an event: its grid cell and its Hive partition (dt, hour)."""
 
 from __future__ import annotations
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
-
-EARTH_RADIUS_KM = 6371.0
 
 
 def cell_id(lat: Column, lon: Column, cell_size_deg: float) -> Column:

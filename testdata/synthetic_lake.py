@@ -1,4 +1,4 @@
-"""A deterministic synthetic lake in issue 4's layout, written with pyarrow, for tests and benchmarks.
+"""A deterministic synthetic lake in the streaming job's layout, written with pyarrow, for tests and benches.
 
 Why it exists: the crawler and the saved queries must be testable (and benchmarkable at 10 M rows) without
 running the simulator and the streaming job. Columns and types come from ``smartcity.contract`` so the files
