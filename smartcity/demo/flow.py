@@ -24,6 +24,7 @@ from typing import Any
 
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
+from smartcity.local import runlog
 from smartcity.local.stack import LocalStack
 
 Progress = Callable[[str, str], None]
@@ -88,10 +89,8 @@ def _stage(result: DemoResult, name: str, progress: Progress) -> Iterator[list[s
 class StreamProcess:
     """``smartcity stream`` in its own process group, so Ctrl-C or a failure never leaves it behind."""
 
-    def __init__(self, settings: Settings, *args: str) -> None:
-        log_dir = settings.local.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "demo-stream.log"
+    def __init__(self, settings: Settings, log_name: str, *args: str) -> None:
+        self.log_path = runlog.current(settings.local.state_dir, "demo").path(log_name)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             _cli(settings, "stream", *args),
@@ -148,7 +147,7 @@ def simulate_and_stream(
     from smartcity.simulate.world import WorldParams
 
     with _stage(result, "simulate + stream", progress) as summary:
-        job = StreamProcess(settings, "--trigger", config.trigger)
+        job = StreamProcess(settings, "stream-live.out", "--trigger", config.trigger)
         children.append(job)
         now_ms = epoch_ms(datetime.now(UTC))
         run = RunConfig(
@@ -185,7 +184,7 @@ def simulate_and_stream(
         progress("simulate + stream", "simulator done; stopping the streaming job after its micro-batch")
         job.stop()
         progress("simulate + stream", "draining Kafka and closing the open windows (--available-now)")
-        drain = StreamProcess(settings, "--available-now")
+        drain = StreamProcess(settings, "stream-drain.out", "--available-now")
         children.append(drain)
         code = drain.wait(timeout=600)
         if code != 0:
@@ -312,5 +311,5 @@ def data_locations(settings: Settings) -> dict[str, str]:
         "checkpoints": settings.checkpoint_uri,
         "warehouse": settings.warehouse_dsn,
         "catalog (moto)": f"{settings.aws_endpoint_url} database {settings.catalog_database}",
-        "logs": str(home / "logs"),
+        "logs": str(runlog.logs_root(home)),
     }

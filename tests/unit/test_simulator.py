@@ -247,8 +247,10 @@ def test_cli_dry_run_writes_the_manifest(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_flags_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["simulate", "--dry-run", "--vehicles", "0", "--home", str(tmp_path)]) == 2
-    assert "--vehicles must be between" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--dry-run", "--vehicles", "0", "--home", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "argument --vehicles: must be between 1 and" in capsys.readouterr().err
 
 
 def _saved_sql(name: str) -> str:
