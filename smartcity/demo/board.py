@@ -42,14 +42,17 @@ class StageBoard:
 class PlainStageLog:
     """Progress as plain lines for logs: ``[  12 s] stage: detail``, running details throttled."""
 
-    def __init__(self, console: Console, every_s: float = PLAIN_EVERY_S) -> None:
+    def __init__(
+        self, console: Console, every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.console = console
         self.every_s = every_s
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self._last: dict[str, tuple[str, float]] = {}
 
     def __call__(self, stage: str, detail: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         last = self._last.get(stage)
         milestone = last is None or detail.startswith(("done", "failed")) or detail == "running"
         if last is not None and (detail == last[0] or (not milestone and now - last[1] < self.every_s)):
