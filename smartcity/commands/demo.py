@@ -82,9 +82,14 @@ def follow_up_commands(settings: Settings) -> list[list[str]]:
     home = ["--home", str(settings.local.state_dir)]
     return [
         ["up", *home],
-        ["query", "vehicles_per_hour", *home],
-        ["query", "speeding_hotspots", *home],
-        ["query", "--sql", "SELECT weather_condition, count(*) FROM vehicle_enriched GROUP BY 1", *home],
+        ["query", "--list", *home],
+        [
+            "query",
+            "--sql",
+            "SELECT weather_condition, count(*) AS events, round(avg(speed), 1) AS avg_kmh "
+            "FROM vehicle_enriched GROUP BY 1 ORDER BY 1",
+            *home,
+        ],
     ]
 
 

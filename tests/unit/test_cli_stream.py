@@ -105,3 +105,12 @@ def test_a_signal_stops_the_stream_cleanly_with_exit_0(how: str, kafka: tuple[Pa
     assert "stopped by signal" in stdout
     assert "Traceback" not in stderr and "py4j" not in stderr, stderr[-3000:]
     assert not stderr.strip(), stderr[-3000:]
+
+
+def test_a_first_micro_batch_without_any_event_time_plans_without_error() -> None:
+    """``smartcity up`` then ``smartcity stream`` on empty topics: no watermark before or after the step."""
+    from smartcity.stream.settings import StreamSettings
+    from smartcity.stream.step import BEGINNING, step_bounds
+
+    bounds = step_bounds(None, None, StreamSettings())
+    assert bounds["final_until"] == BEGINNING and bounds["gps_until"] == BEGINNING
