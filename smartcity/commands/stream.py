@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smartcity.commands._common import (
@@ -21,7 +22,7 @@ from smartcity.commands._common import (
     settings_from,
 )
 from smartcity.config import Settings
-from smartcity.errors import StackError, UsageError
+from smartcity.errors import SmartCityError, StackError, UsageError
 from smartcity.local import runlog
 from smartcity.stream.settings import StreamSettings
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from smartcity.stream.job import RunResult
 
 _DEFAULTS = StreamSettings()
+log = logging.getLogger("smartcity.stream")
 # How long the broker has to answer before the job gives up (it is local, or MSK in the same VPC).
 KAFKA_CHECK_TIMEOUT_S = 5.0
 
@@ -101,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"invalid stream option: {exc}") from None
     with quiet_libraries(settings, "stream") as run:
         require_kafka(settings)
-        result = _stream(settings, cfg, available_now=args.available_now)
+        result = _stream(settings, cfg, available_now=args.available_now, log_file=run.python_log("stream"))
     how = "stopped by signal" if result.stopped_by_signal else "drained" if args.available_now else "stopped"
     print(
         f"smartcity stream: {how} after {result.batches} micro-batches"
@@ -110,7 +112,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(settings: Settings, cfg: StreamSettings, *, available_now: bool) -> RunResult:
+class StreamFailed(SmartCityError):
+    """The streaming query stopped with an error: the job failed (exit 1), the arguments were fine."""
+
+    exit_code = 1
+
+
+def _stream(settings: Settings, cfg: StreamSettings, *, available_now: bool, log_file: Path) -> RunResult:
     """Start Spark, run the job until drained or signalled, stop Spark (its files go with it)."""
     from smartcity.spark import local_session
     from smartcity.stream.job import StreamJob
@@ -122,5 +130,9 @@ def _stream(settings: Settings, cfg: StreamSettings, *, available_now: bool) -> 
     )
     try:
         return StreamJob(spark, settings, cfg).run(available_now=available_now)
+    except RuntimeError as exc:  # the query failed: Spark's message is pages of JVM stack
+        log.exception("the streaming query failed")
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise StreamFailed(f"{first} (full error in {log_file})") from None
     finally:
         spark.stop()

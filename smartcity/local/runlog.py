@@ -41,6 +41,14 @@ class RunLog:
     def path(self, name: str) -> Path:
         return self.directory / name
 
+    def python_log(self, command: str) -> Path:
+        """Python logging of ``command`` (the Kafka clients' lines included)."""
+        return self.path(f"{command}.log")
+
+    def native_log(self, command: str) -> Path:
+        """What native code and child JVMs of ``command`` write to file descriptor 2."""
+        return self.path(f"{command}.native.log")
+
 
 def logs_root(home: Path) -> Path:
     return Path(home) / "logs"
@@ -92,7 +100,7 @@ def _prune(root: Path, keep: int, current: Path) -> None:
 
 def route_python_logging(run: RunLog, command: str) -> Path:
     """Root logger → ``<command>.log``, size-capped and rotated; Python warnings too (not on stderr)."""
-    path = run.path(f"{command}.log")
+    path = run.python_log(command)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_smartcity_run", False):
@@ -116,7 +124,7 @@ def native_output_to(run: RunLog, command: str) -> Iterator[Path]:
     logger is set) write to descriptor 2 directly; the product writes through ``sys.stderr``, which is
     re-pointed at a duplicate of the original descriptor, so only the product's lines reach the user.
     """
-    path = run.path(f"{command}.native.log")
+    path = run.native_log(command)
     sys.stderr.flush()
     saved = os.dup(2)
     product_stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
