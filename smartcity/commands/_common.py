@@ -119,6 +119,9 @@ def quiet_libraries(settings: Settings, command: str) -> Iterator[runlog.RunLog]
     """
     home = settings.local.state_dir
     run = runlog.current(home, command)
-    runlog.route_python_logging(run, command)
-    with scratch.run_scratch(home), runlog.native_output_to(run, command):
+    with (
+        runlog.python_logging_to(run, command),
+        scratch.run_scratch(home),
+        runlog.native_output_to(run, command),
+    ):
         yield run

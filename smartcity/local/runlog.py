@@ -28,6 +28,8 @@ RUNS_KEPT = 20
 # Size cap of each rotating log file, and how many rotated files are kept beside it.
 MAX_LOG_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 2
+# Loggers whose INFO lines are per call (py4j logs every callback from the JVM): warnings only.
+QUIETER_LOGGERS = ("py4j",)
 # The logger the Kafka clients (librdkafka) log through: its lines go to the run's log, not stderr.
 KAFKA_CLIENT_LOGGER = "smartcity.kafka.client"
 
@@ -98,22 +100,27 @@ def _prune(root: Path, keep: int, current: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def route_python_logging(run: RunLog, command: str) -> Path:
-    """Root logger → ``<command>.log``, size-capped and rotated; Python warnings too (not on stderr)."""
+@contextlib.contextmanager
+def python_logging_to(run: RunLog, command: str) -> Iterator[Path]:
+    """Root logger → ``<command>.log`` (size-capped, rotated), Python warnings too; undone on exit."""
     path = run.python_log(command)
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_smartcity_run", False):
-            root.removeHandler(handler)
-            handler.close()
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler._smartcity_run = True  # type: ignore[attr-defined]
+    levels = {name: logging.getLogger(name).level for name in (None, *QUIETER_LOGGERS)}
     root.addHandler(handler)
-    if root.level == logging.WARNING or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
+    root.setLevel(logging.INFO)
+    for name in QUIETER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
-    return path
+    try:
+        yield path
+    finally:
+        logging.captureWarnings(False)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        root.removeHandler(handler)
+        handler.close()
 
 
 @contextlib.contextmanager
