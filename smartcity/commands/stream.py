@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from smartcity.local import runlog
 from smartcity.stream.settings import StreamSettings
 
 if TYPE_CHECKING:
-    from smartcity.stream.job import RunResult
+    from smartcity.stream.job import RunResult, StreamJob
 
 _DEFAULTS = StreamSettings()
 log = logging.getLogger("smartcity.stream")
@@ -101,9 +102,12 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"invalid stream option: {exc}") from None
+    stopping = _StopOnSignal()
     with quiet_libraries(settings, "stream") as run:
         require_kafka(settings)
-        result = _stream(settings, cfg, available_now=args.available_now, log_file=run.python_log("stream"))
+        result = _stream(
+            settings, cfg, stopping, available_now=args.available_now, log_file=run.python_log("stream")
+        )
     how = "stopped by signal" if result.stopped_by_signal else "drained" if args.available_now else "stopped"
     print(
         f"smartcity stream: {how} after {result.batches} micro-batches"
@@ -118,18 +122,46 @@ class StreamFailed(SmartCityError):
     exit_code = 1
 
 
-def _stream(settings: Settings, cfg: StreamSettings, *, available_now: bool, log_file: Path) -> RunResult:
+class _StopOnSignal:
+    """SIGTERM/SIGINT from the first moment: before the job exists it is remembered (the job then does
+    not start), afterwards it asks the job to stop between micro-batches. Spark's start-up takes long
+    enough that a stop during it is common (the demo stops its job as soon as the simulator is done).
+    A second signal aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.job: StreamJob | None = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self)
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if self.requested:  # a second Ctrl-C: stop waiting for the micro-batch
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.job is not None:
+            self.job.request_stop()
+
+
+def _stream(
+    settings: Settings, cfg: StreamSettings, stopping: _StopOnSignal, *, available_now: bool, log_file: Path
+) -> RunResult:
     """Start Spark, run the job until drained or signalled, stop Spark (its files go with it)."""
     from smartcity.spark import local_session
-    from smartcity.stream.job import StreamJob
+    from smartcity.stream.job import RunResult, StreamJob
 
+    if stopping.requested:
+        return RunResult(0, False, True)
     spark = local_session(
         "smartcity-stream",
         shuffle_partitions=cfg.shuffle_partitions,
         extra_conf={"spark.ui.showConsoleProgress": "false"},
     )
     try:
-        return StreamJob(spark, settings, cfg).run(available_now=available_now)
+        job = StreamJob(spark, settings, cfg)
+        stopping.job = job
+        if stopping.requested:
+            return RunResult(0, False, True)
+        return job.run(available_now=available_now, install_signals=False)
     except RuntimeError as exc:  # the query failed: Spark's message is pages of JVM stack
         log.exception("the streaming query failed")
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

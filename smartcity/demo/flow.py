@@ -122,7 +122,7 @@ class StreamProcess:
         except subprocess.TimeoutExpired:
             self.stop(5)
             raise DemoFailed(
-                f"streaming job did not finish within {timeout:.0f} s (log {self.log_path})"
+                f"streaming job did not finish within {timeout:.0f} s (logs in {self.log_path.parent})"
             ) from None
         self._log.close()
         return int(code)
@@ -180,7 +180,9 @@ def simulate_and_stream(
         manifest = Simulation(run, sink).run(stop, on_progress=on_progress)
         result.manifest = manifest
         if not job.alive():
-            raise DemoFailed(f"the streaming job stopped during the simulation (log {job.log_path})")
+            raise DemoFailed(
+                f"the streaming job stopped during the simulation (logs in {job.log_path.parent})"
+            )
         progress("simulate + stream", "simulator done; stopping the streaming job after its micro-batch")
         job.stop()
         progress("simulate + stream", "draining Kafka and closing the open windows (--available-now)")
@@ -189,7 +191,8 @@ def simulate_and_stream(
         code = drain.wait(timeout=600)
         if code != 0:
             raise DemoFailed(
-                f"the streaming job's final drain failed with exit code {code} (log {drain.log_path})"
+                f"the streaming job's final drain failed with exit code {code} "
+                f"(logs in {drain.log_path.parent})"
             )
         totals = manifest["totals"]
         summary.append(
