@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from smartcity.errors import StackError
+from smartcity.local import runlog
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,6 @@ def spawn(
 
 def _run_log_file(log: Path) -> Path:
     """The file in the current run's directory that ``log`` (a symlink) points to from now on."""
-    from smartcity.local import runlog
-
     home = log.parent.parent
     target = runlog.current(home, "up").path(log.name)
     log.parent.mkdir(parents=True, exist_ok=True)
