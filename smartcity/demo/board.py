@@ -1,12 +1,13 @@
 """How the demo shows its progress: a live table on a terminal, plain timestamped lines anywhere else.
 
 A file or a CI log gets no ANSI codes and no carriage returns, only whole lines: each stage's start and
-end, and its running detail at most every ``PLAIN_EVERY_S`` seconds.
+end, every new message at once, and a running count at most every ``PLAIN_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 Progress = Callable[[str, str], None]
 PLAIN_EVERY_S = 10.0
+_NUMBER = re.compile(r"\d[\d,.]*")
 
 
 class StageBoard:
@@ -54,11 +56,16 @@ class PlainStageLog:
     def __call__(self, stage: str, detail: str) -> None:
         now = self.clock()
         last = self._last.get(stage)
-        milestone = last is None or detail.startswith(("done", "failed")) or detail == "running"
-        if last is not None and (detail == last[0] or (not milestone and now - last[1] < self.every_s)):
+        # Only a counter's updates are throttled (same text once the numbers are masked); a new message,
+        # like the next phase of a stage, prints at once.
+        if last is not None and _shape(detail) == _shape(last[0]) and now - last[1] < self.every_s:
             return
         self._last[stage] = (detail, now)
         self.console.out(f"[{now - self.started:5.0f} s] {stage}: {detail}", highlight=False)
+
+
+def _shape(detail: str) -> str:
+    return _NUMBER.sub("#", detail)
 
 
 @contextlib.contextmanager

@@ -35,14 +35,17 @@ def test_the_demo_prints_plain_stage_lines_when_not_on_a_terminal() -> None:
     for n in range(1, 51):  # reported twice a second: one line per 10 s
         now[0] += 0.5
         progress("simulate + stream", f"{n * 1000:,} events acknowledged")
+    progress("simulate + stream", "simulator done; stopping the streaming job")  # a new message: at once
     progress("simulate + stream", "done in 25.0 s: 50,000 events")
     assert not ESCAPES.search(out.getvalue())
     assert out.getvalue().splitlines() == [
         "[    0 s] local stack: running",
         "[    0 s] local stack: done in 1.0 s: started kafka",
         "[    0 s] simulate + stream: running",
-        "[   10 s] simulate + stream: 20,000 events acknowledged",
-        "[   20 s] simulate + stream: 40,000 events acknowledged",
+        "[    0 s] simulate + stream: 1,000 events acknowledged",
+        "[   10 s] simulate + stream: 21,000 events acknowledged",
+        "[   20 s] simulate + stream: 41,000 events acknowledged",
+        "[   25 s] simulate + stream: simulator done; stopping the streaming job",
         "[   25 s] simulate + stream: done in 25.0 s: 50,000 events",
     ]
 
