@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -58,8 +61,19 @@ def _processes_under(home: Path) -> list[psutil.Process]:
     return out
 
 
-def test_demo_reconciles_every_stage_and_leaves_the_stack_down(tmp_path: Path) -> None:
-    home = tmp_path / "demo"
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """The demo's home outside pytest's base temp: other pytest runs make that tree private (0700)
+    while they run, and PostgreSQL (another user when tests run as root) then loses its data directory."""
+    parent = Path(tempfile.mkdtemp(prefix="smartcity-demo-"))
+    parent.chmod(0o755)
+    try:
+        yield parent / "demo"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_demo_reconciles_every_stage_and_leaves_the_stack_down(home: Path) -> None:
     env = _env(home)
     out = subprocess.run(
         [
@@ -104,8 +118,7 @@ def test_demo_reconciles_every_stage_and_leaves_the_stack_down(tmp_path: Path) -
     assert not any((home / "tmp").iterdir()), "Spark's and the loader's scratch files are removed"
 
 
-def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
-    home = tmp_path / "demo"
+def test_ctrl_c_stops_every_process_the_demo_started(home: Path) -> None:
     env = _env(home)
     proc = subprocess.Popen(
         [
