@@ -131,6 +131,11 @@ class _StopOnSignal:
     def __init__(self) -> None:
         self.requested = False
         self.job: StreamJob | None = None
+        self.install()
+
+    def install(self) -> None:
+        """(Re)take SIGTERM and SIGINT: PySpark's context installs its own SIGINT handler (cancel all jobs,
+        raise KeyboardInterrupt), which must not be the one a Ctrl-C meets."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self)
 
@@ -156,6 +161,7 @@ def _stream(
         shuffle_partitions=cfg.shuffle_partitions,
         extra_conf={"spark.ui.showConsoleProgress": "false"},
     )
+    stopping.install()
     try:
         job = StreamJob(spark, settings, cfg)
         stopping.job = job
