@@ -6,7 +6,7 @@ import argparse
 import json
 
 from smartcity.catalog import crawl, table_names
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = crawl(settings_from(args), args.table)
+    settings = settings_from(args)
+    with quiet_libraries(settings, "crawl"):
+        report = crawl(settings, args.table)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
     return 0

@@ -7,80 +7,131 @@ it was found (up if it was up), the data kept for exploration.
 from __future__ import annotations
 
 import argparse
-import time
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import (
+    add_stack_options,
+    command_line,
+    positive,
+    positive_duration_s,
+    quiet_libraries,
+    settings_from,
+)
+from smartcity.config import Settings
+from smartcity.demo.board import stage_view
+from smartcity.demo.flow import DemoConfig
 from smartcity.errors import UsageError
+from smartcity.simulate.faults import MAX_EACH_OF_ALL_FAULTS
 
 
-def _positive(kind: type, name: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0")
-        return value
+def _fault_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0.0 <= value <= MAX_EACH_OF_ALL_FAULTS:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_EACH_OF_ALL_FAULTS:g} (each of the four faults gets this rate), "
+            f"got {text}"
+        )
+    return value
 
-    return parse
+
+def _trigger(text: str) -> str:
+    positive_duration_s(text)  # validated here; the streaming job parses it again
+    return text
 
 
-class StageBoard:
-    """The live progress display: one row per stage with its state and latest detail."""
+@dataclass(frozen=True)
+class DemoOption:
+    """One flag of ``smartcity demo``, filling the ``DemoConfig`` field of the same meaning."""
 
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[str, float]] = {}
-        self.started = time.monotonic()
+    flag: str
+    field: str
+    parse: Callable[[str], object]
+    help: str
 
-    def update(self, stage: str, detail: str) -> None:
-        self.rows[stage] = (detail, time.monotonic() - self.started)
 
-    def render(self) -> Table:
-        table = Table(title="smartcity demo", expand=True)
-        table.add_column("stage", no_wrap=True)
-        table.add_column("progress")
-        table.add_column("t", justify="right", no_wrap=True)
-        for stage, (detail, t) in self.rows.items():
-            table.add_row(stage, detail, f"{t:5.0f} s")
-        return table
+# The demo's flags, in --help order. The default of each is the DemoConfig field's default.
+DEMO_OPTIONS: tuple[DemoOption, ...] = (
+    DemoOption("--vehicles", "vehicles", positive(int), "vehicles on the road"),
+    DemoOption("--duration", "duration_s", positive(float), "simulated seconds"),
+    DemoOption("--speed", "speed", positive(float), "event-time speed-up while the streaming job runs"),
+    DemoOption(
+        "--fault-rate",
+        "fault_rate",
+        _fault_rate,
+        "rate of every fault: late, out-of-order, duplicate, malformed",
+    ),
+    DemoOption("--seed", "seed", int, "simulator seed (same seed, same city)"),
+    DemoOption("--trigger", "trigger", _trigger, "streaming micro-batch interval"),
+)
+
+
+def demo_config(args: argparse.Namespace) -> DemoConfig:
+    """The run's configuration from the parsed flags (every value already validated by its type)."""
+    return DemoConfig(**{o.field: getattr(args, o.field) for o in DEMO_OPTIONS})
+
+
+def follow_up_commands(settings: Settings) -> list[list[str]]:
+    """What to run after the demo to explore its data (``smartcity`` arguments, program not included)."""
+    home = ["--home", str(settings.local.state_dir)]
+    return [
+        ["up", *home],
+        ["query", "--list", *home],
+        [
+            "query",
+            "--sql",
+            "SELECT weather_condition, count(*) AS events, round(avg(speed), 1) AS avg_kmh "
+            "FROM vehicle_enriched GROUP BY 1 ORDER BY 1",
+            *home,
+        ],
+    ]
+
+
+def _psql_line(settings: Settings) -> str:
+    """The warehouse in psql, with the psql that ships with the embedded PostgreSQL (nothing to install)."""
+    from smartcity.local.postgres import psql_path
+
+    return shlex.join(
+        [str(psql_path()), settings.warehouse_dsn, "-c", "SELECT count(*) FROM fact_vehicle_telemetry"]
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from smartcity.demo.flow import DemoConfig, data_locations, run_demo
+    settings = settings_from(args)
+    if settings.profile != "local":
+        raise UsageError("the demo runs on the local stack (profile 'local')")
+    config = demo_config(args)
+    # Every argument is valid: only from here on may the demo change the stack and its data.
+    console = Console()
+    with quiet_libraries(settings, "demo") as run:
+        console.print(f"smartcity demo: library logs of this run in {run.directory}", highlight=False)
+        ok = _run_stages(console, settings, config)
+    console.print(
+        "demo OK: every reconciliation line holds" if ok else "demo FAILED: see the lines marked ✗ above",
+        style="bold green" if ok else "bold red",
+    )
+    return 0 if ok else 1
+
+
+def _run_stages(console: Console, settings: Settings, config: DemoConfig) -> bool:
+    """The demo's stages, report and closing hints; True when every reconciliation line holds."""
+    from smartcity.demo.flow import data_locations, run_demo
     from smartcity.demo.reconcile import reconcile
     from smartcity.demo.report import print_report
     from smartcity.demo.showcase import compare_all
     from smartcity.local.stack import LocalStack
 
-    settings = settings_from(args)
-    if settings.profile != "local":
-        raise UsageError("the demo runs on the local stack (profile 'local')")
-    config = DemoConfig(
-        vehicles=args.vehicles,
-        duration_s=args.duration,
-        speed=args.speed,
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-        trigger=args.trigger,
-    )
-    console = Console()
-    board = StageBoard()
     stack = LocalStack(settings)
     was_up = stack.is_up()
-    result = None
     ok = False
     try:
-        with Live(board.render(), console=console, refresh_per_second=4, transient=False) as live:
-
-            def progress(stage: str, detail: str) -> None:
-                board.update(stage, detail)
-                live.update(board.render())
-
+        with stage_view(console, "smartcity demo") as progress:
             result = run_demo(settings, config, progress)
             progress("queries", "saved Athena queries (DuckDB) beside the warehouse views")
             comparisons = compare_all(settings)
@@ -91,27 +142,31 @@ def _demo(args: argparse.Namespace) -> int:
         print_report(console, result, comparisons, recon)
         ok = recon.ok and all(c.agree for c in comparisons)
     except KeyboardInterrupt:
-        console.print("[yellow]demo interrupted: every process it started was stopped[/yellow]")
+        console.print("demo interrupted: every process it started was stopped", style="yellow")
         raise
     finally:
+        _stop_spark()
         if not was_up:
             stack.down()
         where = data_locations(settings)
         console.print("data kept for exploration: " + "; ".join(f"{k}: {v}" for k, v in where.items()))
-        if not was_up:
-            console.print("the stack was down before the demo and is down again; `smartcity up` to explore:")
-        home = f"--home {settings.local.state_dir}"
-        console.print(
-            f"  smartcity up {home}; smartcity query vehicles_per_hour {home}; "
-            f"smartcity query --sql 'SELECT count(*) FROM vehicle_enriched' {home}; "
-            f"psql {settings.warehouse_dsn} -c 'SELECT count(*) FROM fact_vehicle_telemetry'"
-        )
-    console.print(
-        "[bold green]demo OK: every reconciliation line holds[/bold green]"
-        if ok
-        else "[bold red]demo FAILED: see the lines marked ✗ above[/bold red]"
-    )
-    return 0 if ok else 1
+        steps = [command_line(*cmd) for cmd in follow_up_commands(settings)]
+        if was_up:
+            steps = steps[1:]
+        else:
+            console.print("the stack was down before the demo and is down again; to explore, run:")
+        for line in [*steps, _psql_line(settings)]:
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    return ok
+
+
+def _stop_spark() -> None:
+    """Stop the in-process Spark session (the loader's), so its JVM exits and removes its files now."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,25 +179,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconciliation lines hold.",
     )
     add_stack_options(p)
-    p.add_argument("--vehicles", type=_positive(int, "--vehicles"), default=100, help="default 100")
-    p.add_argument(
-        "--duration",
-        type=_positive(float, "--duration"),
-        default=600.0,
-        help="simulated seconds (default 600 = 10 minutes)",
-    )
-    p.add_argument(
-        "--speed",
-        type=_positive(float, "--speed"),
-        default=20.0,
-        help="event-time speed-up while the streaming job runs (default 20)",
-    )
-    p.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.005,
-        help="rate of every fault: late, out-of-order, duplicate, malformed (default 0.005)",
-    )
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--trigger", default="5s", help="streaming micro-batch interval (default 5s)")
+    defaults = {f.name: f.default for f in fields(DemoConfig)}
+    for option in DEMO_OPTIONS:
+        default = defaults[option.field]
+        p.add_argument(
+            option.flag,
+            dest=option.field,
+            type=option.parse,
+            default=default,
+            help=f"{option.help} (default {default})",
+        )
     p.set_defaults(handler=_demo)

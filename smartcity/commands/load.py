@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
 from smartcity.errors import UsageError
 from smartcity.warehouse.loader import SOURCES, run_load
 
@@ -16,9 +16,12 @@ def _load(args: argparse.Namespace) -> int:
         known = {s.table: s for s in SOURCES}
         unknown = [n for n in args.source if n not in known]
         if unknown:
-            raise UsageError(f"unknown source {', '.join(unknown)} (known: {', '.join(known)})")
+            raise UsageError(
+                f"argument --source: unknown table {', '.join(unknown)} (known: {', '.join(known)})"
+            )
         sources = tuple(known[n] for n in args.source)
-    report = run_load(settings, sources=sources)
+    with quiet_libraries(settings, "load"):
+        report = run_load(settings, sources=sources)
     print("\n".join(report.lines()))
     return 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import add_stack_options, positive, quiet_libraries, settings_from
 from smartcity.errors import UsageError
 from smartcity.simulate.clock import default_start_ms
 from smartcity.simulate.encode import epoch_ms
@@ -20,6 +20,8 @@ from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.scenarios import SCENARIOS
 from smartcity.simulate.sinks import KafkaSink, MemorySink, kafka_config
 from smartcity.simulate.world import WorldParams
+
+MAX_VEHICLES = 10_000
 
 
 def register(subparsers: Any) -> None:
@@ -30,25 +32,31 @@ def register(subparsers: Any) -> None:
     )
     add_stack_options(p)
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="london")
-    p.add_argument("--vehicles", type=int, default=100, help="vehicles on the road (1..10000, default 100)")
+    p.add_argument(
+        "--vehicles", type=_vehicles, default=100, help=f"vehicles (1..{MAX_VEHICLES}, default 100)"
+    )
     stop = p.add_argument_group("when to stop (event time; default: until Ctrl-C, backfill 10 minutes)")
-    stop.add_argument("--duration", type=float, help="simulated seconds to produce")
-    stop.add_argument("--events", type=int, help="stop after the second in which this many events were made")
+    stop.add_argument("--duration", type=positive(float), help="simulated seconds to produce")
+    stop.add_argument(
+        "--events", type=positive(int), help="stop after the second in which this many events were made"
+    )
     clock = p.add_argument_group("clock")
     clock.add_argument("--backfill", action="store_true", help="produce the span as fast as possible")
     clock.add_argument(
-        "--speed", type=float, default=1.0, help="event-time speed-up in paced mode (default 1)"
+        "--speed", type=positive(float), default=1.0, help="event-time speed-up in paced mode (default 1)"
     )
     clock.add_argument(
         "--start", help="first event time, ISO-8601 (default: now, or now - duration if faster)"
     )
     p.add_argument("--seed", type=int, default=42, help="same seed + same start = identical messages")
     faults = p.add_argument_group("faults (per-event probabilities, each counted in the manifest)")
-    faults.add_argument("--late-rate", type=float)
-    faults.add_argument("--late-delay", type=float, default=300.0, help="seconds late events are held back")
-    faults.add_argument("--out-of-order-rate", type=float)
-    faults.add_argument("--duplicate-rate", type=float)
-    faults.add_argument("--malformed-rate", type=float, help="spread evenly over the five malformed kinds")
+    faults.add_argument("--late-rate", type=_rate)
+    faults.add_argument(
+        "--late-delay", type=positive(float), default=300.0, help="seconds late events are held back"
+    )
+    faults.add_argument("--out-of-order-rate", type=_rate)
+    faults.add_argument("--duplicate-rate", type=_rate)
+    faults.add_argument("--malformed-rate", type=_rate, help="spread evenly over the five malformed kinds")
     faults.add_argument(
         "--all-faults",
         action="store_true",
@@ -61,6 +69,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="generate without Kafka (counts only)")
     p.add_argument("--no-progress", action="store_true", help="no live display (logs, CI)")
     p.set_defaults(handler=run)
+
+
+def _rate(text: str) -> float:
+    """A per-event probability (argparse names the flag in the error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def _vehicles(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_VEHICLES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_VEHICLES}, got {text}")
+    return value
 
 
 def _faults(args: argparse.Namespace) -> FaultConfig:
@@ -80,8 +109,6 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
 
 
 def build_config(args: argparse.Namespace, home: Path) -> RunConfig:
-    if not 1 <= args.vehicles <= 10_000:
-        raise UsageError("--vehicles must be between 1 and 10000")
     mode = "backfill" if args.backfill else "realtime"
     duration = args.duration
     if mode == "backfill" and duration is None and args.events is None:
@@ -123,26 +150,29 @@ def _install_stop_handlers(stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from smartcity.simulate.progress import LiveProgress, print_summary
+    from smartcity.simulate.progress import print_summary, progress_view
 
     settings = settings_from(args)
     config = build_config(args, settings.local.state_dir)
-    topics = settings.topics.all()
-    sink = MemorySink(topics) if args.dry_run else KafkaSink(kafka_config(settings, args.bootstrap), topics)
-    if isinstance(sink, MemorySink):
-        sink.messages = _Discard()  # type: ignore[assignment]  # count without keeping a dry run's messages
-    sink.check_connection()
-    stop = threading.Event()
-    _install_stop_handlers(stop)
-    console = Console(stderr=True)
-    simulation = Simulation(config, sink)
-    if args.no_progress:
-        manifest = simulation.run(stop)
-    else:
-        with LiveProgress(console) as live:
-            manifest = simulation.run(stop, on_progress=live)
-    print_summary(manifest, console)
-    console.print(f"manifest: {config.manifest_path}")
+    with quiet_libraries(settings, "simulate"):
+        topics = settings.topics.all()
+        sink = (
+            MemorySink(topics) if args.dry_run else KafkaSink(kafka_config(settings, args.bootstrap), topics)
+        )
+        if isinstance(sink, MemorySink):
+            sink.messages = _Discard()  # type: ignore[assignment]  # count without keeping a dry run's messages
+        sink.check_connection()
+        stop = threading.Event()
+        _install_stop_handlers(stop)
+        console = Console(stderr=True)
+        simulation = Simulation(config, sink)
+        if args.no_progress:
+            manifest = simulation.run(stop)
+        else:
+            with progress_view(console) as view:
+                manifest = simulation.run(stop, on_progress=view)
+        print_summary(manifest, console)
+        console.print(f"manifest: {config.manifest_path}", highlight=False)
     return 0 if manifest["complete"] else 1
 
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
 from smartcity.local import jvm
 from smartcity.local.stack import LocalStack
 
@@ -21,7 +21,8 @@ def _setup(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     stack = LocalStack(settings)
-    report = stack.up()
+    with quiet_libraries(settings, "up"):
+        report = stack.up()
     what = ", ".join(report.started) or "nothing (all running)"
     print(f"local stack up in {report.seconds:.1f} s; started: {what}")
     _print_status(stack)

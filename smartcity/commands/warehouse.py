@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import argparse
 
-from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands._common import add_stack_options, non_negative_int, positive, settings_from
+from smartcity.errors import UsageError
 from smartcity.warehouse.migrate import DIALECTS, Migration, MigrationState, discover, migrate, status
 from smartcity.warehouse.postgres import PostgresSession
 
 
+def _check_target(args: argparse.Namespace) -> None:
+    """``--target`` must name a migration of the dialect: checked before connecting to anything."""
+    if args.target is None:
+        return
+    versions = sorted(m.version for m in discover(args.dialect))
+    if args.target not in versions:
+        raise UsageError(
+            f"argument --target: no {args.dialect} migration {args.target} "
+            f"(versions {versions[0]}..{versions[-1]})"
+        )
+
+
 def _apply(args: argparse.Namespace) -> tuple[list[Migration], list[MigrationState]]:
     settings = settings_from(args)
+    _check_target(args)
     if args.dialect == "redshift":
         from smartcity.warehouse.data_api import RedshiftDataSession, migrate_batched, status_batched
 
@@ -76,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = wsub.add_parser("migrate", help="apply pending migrations (idempotent)")
     add_stack_options(m)
     _dialect_option(m)
-    m.add_argument("--target", type=int, help="stop after this version (default: latest)")
+    m.add_argument("--target", type=positive(int), help="stop after this version (default: latest)")
     m.set_defaults(handler=_migrate)
     s = wsub.add_parser(
         "status", help="list migrations: applied, pending or changed (exit 3 unless all applied)"
@@ -86,5 +100,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=_status)
     q = wsub.add_parser("sql", help="print the migration SQL of a dialect (postgres or redshift)")
     q.add_argument("--dialect", choices=DIALECTS, default="redshift")
-    q.add_argument("--since", type=int, help="only versions after this one")
+    q.add_argument("--since", type=non_negative_int, help="only versions after this one")
     q.set_defaults(handler=_sql)

@@ -24,9 +24,13 @@ from typing import Any
 
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
+from smartcity.local import runlog
 from smartcity.local.stack import LocalStack
 
 Progress = Callable[[str, str], None]
+# The final drain is given this long before the demo calls it hung: a guard against a stuck job, not a
+# performance target (on a busy 2-core machine a drain of the default demo's events has taken minutes).
+DRAIN_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,8 @@ def _stage(result: DemoResult, name: str, progress: Progress) -> Iterator[list[s
 class StreamProcess:
     """``smartcity stream`` in its own process group, so Ctrl-C or a failure never leaves it behind."""
 
-    def __init__(self, settings: Settings, *args: str) -> None:
-        log_dir = settings.local.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "demo-stream.log"
+    def __init__(self, settings: Settings, log_name: str, *args: str) -> None:
+        self.log_path = runlog.current(settings.local.state_dir, "demo").path(log_name)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             _cli(settings, "stream", *args),
@@ -123,7 +125,7 @@ class StreamProcess:
         except subprocess.TimeoutExpired:
             self.stop(5)
             raise DemoFailed(
-                f"streaming job did not finish within {timeout:.0f} s (log {self.log_path})"
+                f"streaming job did not finish within {timeout:.0f} s (logs in {self.log_path.parent})"
             ) from None
         self._log.close()
         return int(code)
@@ -148,7 +150,7 @@ def simulate_and_stream(
     from smartcity.simulate.world import WorldParams
 
     with _stage(result, "simulate + stream", progress) as summary:
-        job = StreamProcess(settings, "--trigger", config.trigger)
+        job = StreamProcess(settings, "stream-live.out", "--trigger", config.trigger)
         children.append(job)
         now_ms = epoch_ms(datetime.now(UTC))
         run = RunConfig(
@@ -181,16 +183,19 @@ def simulate_and_stream(
         manifest = Simulation(run, sink).run(stop, on_progress=on_progress)
         result.manifest = manifest
         if not job.alive():
-            raise DemoFailed(f"the streaming job stopped during the simulation (log {job.log_path})")
+            raise DemoFailed(
+                f"the streaming job stopped during the simulation (logs in {job.log_path.parent})"
+            )
         progress("simulate + stream", "simulator done; stopping the streaming job after its micro-batch")
         job.stop()
         progress("simulate + stream", "draining Kafka and closing the open windows (--available-now)")
-        drain = StreamProcess(settings, "--available-now")
+        drain = StreamProcess(settings, "stream-drain.out", "--available-now")
         children.append(drain)
-        code = drain.wait(timeout=600)
+        code = drain.wait(timeout=DRAIN_TIMEOUT_S)
         if code != 0:
             raise DemoFailed(
-                f"the streaming job's final drain failed with exit code {code} (log {drain.log_path})"
+                f"the streaming job's final drain failed with exit code {code} "
+                f"(logs in {drain.log_path.parent})"
             )
         totals = manifest["totals"]
         summary.append(
@@ -312,5 +317,5 @@ def data_locations(settings: Settings) -> dict[str, str]:
         "checkpoints": settings.checkpoint_uri,
         "warehouse": settings.warehouse_dsn,
         "catalog (moto)": f"{settings.aws_endpoint_url} database {settings.catalog_database}",
-        "logs": str(home / "logs"),
+        "logs": str(runlog.logs_root(home)),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import time
@@ -13,14 +14,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from smartcity.config import Settings
 from smartcity.errors import StackError
-from smartcity.local import jvm
+from smartcity.local import jvm, runlog
 from smartcity.local.component import Component
 from smartcity.local.process import ProcessRecord, port_accepts, spawn, wait_until
 
+# The broker's own log: in the run directory of the ``up`` that started it, size-capped and rotated.
 LOG4J = """\
 log4j.rootLogger=WARN, file
-log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file=org.apache.log4j.RollingFileAppender
 log4j.appender.file.File={log}
+log4j.appender.file.MaxFileSize={max_bytes}
+log4j.appender.file.MaxBackupIndex={backups}
 log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
@@ -67,8 +71,19 @@ class KafkaBroker(Component):
         }
         config = self.dir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (self.dir / "log4j.properties").write_text(LOG4J.format(log=self.dir / "server.log"))
+        (self.dir / "log4j.properties").write_text(
+            LOG4J.format(log=self._server_log(), max_bytes=runlog.MAX_LOG_BYTES, backups=runlog.LOG_BACKUPS)
+        )
         return config
+
+    def _server_log(self) -> Path:
+        """The broker's log4j file in this run's log directory; ``kafka/server.log`` links to it."""
+        target = runlog.current(self.home, "up").path("kafka-server.log")
+        link = self.dir / "server.log"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+        return target
 
     def _java(self) -> str:
         java = shutil.which("java")
@@ -131,7 +146,13 @@ class KafkaBroker(Component):
         self.ensure_topics(deadline=time.monotonic() + timeout)
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "socket.timeout.ms": 5000})
+        return AdminClient(
+            {
+                "bootstrap.servers": f"127.0.0.1:{self.port}",
+                "socket.timeout.ms": 5000,
+                "logger": logging.getLogger(runlog.KAFKA_CLIENT_LOGGER),
+            }
+        )
 
     def ensure_topics(self, deadline: float) -> None:
         """Create the five topics with the configured partition count (idempotent)."""

@@ -34,6 +34,11 @@ def _bin_dir() -> Path:
     return POSTGRES_BIN_PATH
 
 
+def psql_path() -> Path:
+    """The psql client shipped with the embedded server (same version, nothing else to install)."""
+    return _bin_dir() / "psql"
+
+
 class PostgresServer(Component):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, no waiting for clients

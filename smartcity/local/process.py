@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from smartcity.errors import StackError
+from smartcity.local import runlog
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,13 @@ def spawn(
     port: int,
     user: str | None = None,
 ) -> ProcessRecord:
-    """Start ``cmd`` detached in a new session with its output in ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    """Start ``cmd`` detached in a new session; its output goes to this run's log directory.
+
+    ``log`` is the component's stable name (``<home>/logs/<name>.log``): it becomes a link to the file in
+    the run directory (``smartcity.local.runlog``), so each start writes a new file and old ones are pruned.
+    """
+    target = _run_log_file(log)
+    with target.open("wb") as out:
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -119,6 +124,17 @@ def spawn(
         except FileNotFoundError:
             raise StackError(f"cannot start {name}: '{cmd[0]}' not found") from None
     return ProcessRecord(name, proc.pid, psutil.Process(proc.pid).create_time(), port)
+
+
+def _run_log_file(log: Path) -> Path:
+    """The file in the current run's directory that ``log`` (a symlink) points to from now on."""
+    home = log.parent.parent
+    target = runlog.current(home, "up").path(log.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if log.is_symlink() or log.exists():
+        log.unlink()
+    log.symlink_to(target.relative_to(log.parent))
+    return target
 
 
 def wait_until(

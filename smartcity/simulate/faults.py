@@ -28,6 +28,11 @@ CATEGORIES = (VALID, LATE, OUT_OF_ORDER, DUPLICATE, *(f"malformed:{k}" for k in 
 FUTURE_YEARS = 100
 
 
+# ``all_faults(rate)`` gives each of these four faults the same rate, and the rates add up to at most 1.
+ALL_FAULT_KINDS = ("late_rate", "out_of_order_rate", "duplicate_rate", "malformed_rate")
+MAX_EACH_OF_ALL_FAULTS = 1.0 / len(ALL_FAULT_KINDS)
+
+
 class Send(Protocol):
     def __call__(self, stream: Stream, key: str, value: str, category: str) -> None: ...
 
@@ -47,7 +52,7 @@ class FaultConfig:
     ALL_FAULTS_RATE = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("late_rate", "out_of_order_rate", "duplicate_rate", "malformed_rate"):
+        for name in ALL_FAULT_KINDS:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
@@ -62,7 +67,7 @@ class FaultConfig:
 
     @classmethod
     def all_faults(cls, rate: float = ALL_FAULTS_RATE, **kwargs: Any) -> FaultConfig:
-        return cls(late_rate=rate, out_of_order_rate=rate, duplicate_rate=rate, malformed_rate=rate, **kwargs)
+        return cls(**dict.fromkeys(ALL_FAULT_KINDS, rate), **kwargs)
 
 
 class FaultInjector:

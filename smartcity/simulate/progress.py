@@ -1,7 +1,9 @@
-"""Live progress and the closing summary on the terminal (rich), fed by ``Simulation.run``."""
+"""Progress and the closing summary, fed by ``Simulation.run``: a live table on a terminal, plain lines
+(no ANSI codes, no carriage returns) in a file or a CI log."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -49,6 +51,39 @@ class LiveProgress:
             caption += f"   last error: {p.last_error}"
         table.caption = caption
         self._live.update(table)
+
+
+class PlainProgress:
+    """One line every ``every_s`` seconds: event time, produced and acknowledged totals, the rate."""
+
+    def __init__(self, console: Console, every_s: float = 10.0) -> None:
+        self.console = console
+        self.every_s = every_s
+        self._next = time.monotonic()
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        total = sum(p.produced.values())
+        rate = total / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        self.console.out(
+            f"[{p.elapsed_s:5.0f} s] event time {from_epoch_ms(p.sim_time_ms).isoformat()}: "
+            f"{total:,} produced ({rate:,.0f}/s), {p.acknowledged:,} acknowledged, {p.failed:,} failed",
+            highlight=False,
+        )
+
+
+def progress_view(console: Console) -> LiveProgress | PlainProgress:
+    """The live table on a terminal, plain lines anywhere else."""
+    return LiveProgress(console) if console.is_terminal else PlainProgress(console)
 
 
 def print_summary(manifest: dict[str, Any], console: Console | None = None) -> None:

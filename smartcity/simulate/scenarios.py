@@ -29,7 +29,9 @@ class Scenario:
 
 LONDON = Scenario(
     name="london",
-    description="Central London main roads (Oxford St, Euston Rd, Park Lane, the Embankment, the bridges)",
+    description="Central London main roads (Oxford St, Euston Rd, Park Lane, the Embankment, the bridges) "
+    "and the fast roads out: the A40 Westway and the A4 to the west, the Limehouse Link, the A12 and the "
+    "Blackwall Tunnel approach to the east",
     nodes={
         "Paddington": (51.5154, -0.1755),
         "Marble Arch": (51.5131, -0.1589),
@@ -57,6 +59,14 @@ LONDON = Scenario(
         "Hyde Park Corner": (51.5027, -0.1527),
         "Knightsbridge": (51.5015, -0.1607),
         "Sloane Square": (51.4924, -0.1565),
+        "White City": (51.5145, -0.2235),
+        "Hammersmith": (51.4925, -0.2230),
+        "Earl's Court": (51.4920, -0.1935),
+        "Limehouse": (51.5120, -0.0390),
+        "Poplar": (51.5090, -0.0095),
+        "Bow": (51.5285, -0.0175),
+        "Blackwall Tunnel South": (51.4975, 0.0015),
+        "Kidbrooke": (51.4650, 0.0245),
     },
     roads=(
         ("Paddington", "Marble Arch", 40),
@@ -96,6 +106,15 @@ LONDON = Scenario(
         ("Hyde Park Corner", "Knightsbridge", 40),
         ("Knightsbridge", "Sloane Square", 32),
         ("Sloane Square", "Victoria", 32),
+        ("Paddington", "White City", 72),  # A40 Westway, elevated
+        ("White City", "Hammersmith", 40),
+        ("Hammersmith", "Earl's Court", 64),  # A4 Talgarth Road
+        ("Earl's Court", "Knightsbridge", 48),  # A4 Cromwell Road
+        ("Tower Hill", "Limehouse", 56),  # A1203 Limehouse Link tunnel
+        ("Limehouse", "Poplar", 64),
+        ("Poplar", "Bow", 80),  # A12 East Cross Route
+        ("Poplar", "Blackwall Tunnel South", 64),  # A102 Blackwall Tunnel
+        ("Blackwall Tunnel South", "Kidbrooke", 80),  # A102 southern approach
     ),
     cameras=(
         "Marble Arch",

@@ -13,12 +13,14 @@ path allocates nothing per message.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from smartcity.config import Settings, Stream
 from smartcity.errors import StackError
+from smartcity.local.runlog import KAFKA_CLIENT_LOGGER
 from smartcity.simulate.faults import CATEGORIES
 
 # Producer tuning (docs/simulator.md, Producer): lz4 for the least CPU per byte; linger lets batches
@@ -54,8 +56,15 @@ class MskIamToken:
 
 
 def kafka_config(settings: Settings, bootstrap: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """librdkafka configuration for this deployment: PLAINTEXT locally, IAM over TLS on MSK."""
-    conf: dict[str, Any] = {"bootstrap.servers": bootstrap or settings.kafka.bootstrap_servers}
+    """librdkafka configuration for this deployment: PLAINTEXT locally, IAM over TLS on MSK.
+
+    librdkafka's own log lines (retries, "Coordinator load in progress", ...) go to Python logging, i.e.
+    to the run's log file, never straight to the terminal.
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap or settings.kafka.bootstrap_servers,
+        "logger": logging.getLogger(KAFKA_CLIENT_LOGGER),
+    }
     if settings.kafka.auth == "msk_iam":
         conf.update(
             {

@@ -2,6 +2,10 @@
 the day and the latitude, wind rises and humidity climbs inside the front, air quality worsens in still
 air. Stations sample this one field (plus a little instrument noise), so neighbouring stations agree
 and a station's readings change smoothly, which is what makes the weather join worth testing.
+
+The front reaches the middle of the map within ``FRONT_ARRIVES_WITHIN_S`` of the run's start, whatever
+the start time: a run of a few minutes already has a cloud shield, rain behind the front and dry air
+further away, so each seed gives several weather conditions.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SECONDS_PER_DAY = 86_400.0
+FRONT_ARRIVES_WITHIN_S = 600.0
 
 
 @dataclass
@@ -26,9 +31,12 @@ class FrontParams:
     origin_lat: float
     origin_lon: float
     base_temp_c: float
+    # Event time (epoch seconds) at which the front line crosses the origin; 0 in states saved before it
+    # existed, which keeps their weather as it was.
+    origin_s: float = 0.0
 
     @classmethod
-    def draw(cls, rng: random.Random, lat: float, lon: float) -> FrontParams:
+    def draw(cls, rng: random.Random, lat: float, lon: float, start_s: float = 0.0) -> FrontParams:
         return cls(
             heading_deg=rng.uniform(0, 360),
             speed_kmh=rng.uniform(25, 50),
@@ -38,6 +46,7 @@ class FrontParams:
             origin_lat=lat,
             origin_lon=lon,
             base_temp_c=rng.uniform(4, 18),
+            origin_s=start_s + rng.uniform(0, FRONT_ARRIVES_WITHIN_S),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,7 +67,7 @@ class WeatherField:
         """Signed distance ahead of the nearest front line (negative = already passed, inside the rain)."""
         x = (lon - self.p.origin_lon) * self._km_per_deg_lon
         y = (lat - self.p.origin_lat) * self._km_per_deg_lat
-        along = x * self._nx + y * self._ny - self.p.speed_kmh * t_s / 3600.0
+        along = x * self._nx + y * self._ny - self.p.speed_kmh * (t_s - self.p.origin_s) / 3600.0
         half = self.p.period_km / 2
         return (along + half) % self.p.period_km - half
 
@@ -87,7 +96,9 @@ class WeatherField:
             + rng.gauss(0, 0.15)
         )
         wind = max(0.0, 8.0 + 30.0 * math.exp(-(d**2) / (2 * band**2)) + rng.gauss(0, 1.0))
-        humidity = min(100.0, max(0.0, 55.0 + 40.0 * rain + rng.gauss(0, 1.5)))
+        # The cloud shield runs ahead of the front (d > 0): humid, overcast, still dry.
+        shield = math.exp(-d / (2 * band)) if d > 0 else 0.0
+        humidity = min(100.0, max(0.0, 55.0 + 40.0 * rain + 30.0 * shield + rng.gauss(0, 1.5)))
         aqi = min(500.0, max(0.0, 25.0 + 60.0 * math.exp(-wind / 15.0) - 15.0 * rain + rng.gauss(0, 2.0)))
         if precipitation > 0.2:
             condition = "Snow" if temperature < 0.5 else "Rain"

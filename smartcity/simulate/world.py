@@ -47,6 +47,11 @@ FLEET = (
     ("Mercedes-Benz", "Sprinter", "Diesel", "delivery", 4),
     ("Alexander Dennis", "Enviro400", "Diesel", "bus", 3),
 )
+# A driver's speed is the road's typical speed times a personal factor: most drive at or a little below it,
+# a few well above it (on the fast roads they are the ones the speeding query finds).
+DRIVER_FACTOR = (0.8, 1.05)
+SPEEDER_FACTOR = (1.1, 1.3)
+SPEEDER_SHARE = 0.1
 INCIDENT_TYPES = ("Accident", "Fire", "Medical", "Police")
 INCIDENT_TEXT = {
     "Accident": "Road traffic collision",
@@ -161,7 +166,7 @@ class World:
         rng = world.rng
         lat0 = sum(c[0] for c in world.coords) / len(world.coords)
         lon0 = sum(c[1] for c in world.coords) / len(world.coords)
-        world.front = FrontParams.draw(rng, lat0, lon0)
+        world.front = FrontParams.draw(rng, lat0, lon0, start_s=world.time_ms / 1000)
         world.field = WeatherField(world.front)
         world.station_phase = [rng.randrange(params.weather_interval_s) for _ in world.stations]
         edges = sorted(world.edges)
@@ -176,7 +181,7 @@ class World:
             v.edge = world.edges[edges[rng.randrange(len(edges))]]
             v.pos_m = rng.random() * v.edge.length_m
             v.dest = world._pick_dest(v.edge.b)
-            v.driver = rng.uniform(0.8, 1.05)
+            v.driver = rng.uniform(*SPEEDER_FACTOR if rng.random() < SPEEDER_SHARE else DRIVER_FACTOR)
             v.speed = v.edge.speed_kmh * v.driver
             v.set_phase(rng.randrange(1000))
             v.slot = rng.randrange(params.vehicle_interval_s)

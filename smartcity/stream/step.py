@@ -243,7 +243,7 @@ def step_bounds(w0: datetime | None, w1: datetime | None, cfg: StreamSettings) -
     out["open_from"], out["final_until"] = start, end
     for kind, (before, after) in _reach(cfg).items():
         out[f"{kind}_from"] = max(start - a - _sec(before), BEGINNING) if w0 is not None else BEGINNING
-        out[f"{kind}_until"] = max(end - a + _sec(after), BEGINNING)
+        out[f"{kind}_until"] = max(end - a + _sec(after), BEGINNING) if w1 is not None else BEGINNING
     out["late_kept_until"] = (w0 or EPOCH) + _sec(cfg.dedup_horizon_s)
     return out
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -245,5 +247,53 @@ def test_cli_dry_run_writes_the_manifest(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_flags_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["simulate", "--dry-run", "--vehicles", "0", "--home", str(tmp_path)]) == 2
-    assert "--vehicles must be between" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--dry-run", "--vehicles", "0", "--home", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "argument --vehicles: must be between 1 and" in capsys.readouterr().err
+
+
+def _saved_sql(name: str) -> str:
+    return (resources.files("smartcity.query") / "saved" / f"{name}.sql").read_text()
+
+
+# The thresholds the saved queries use, read from the queries themselves.
+SPEEDING_KMH = float(re.search(r"count_if\(speed > (\d+(?:\.\d+)?)\)", _saved_sql("speeding_hotspots"))[1])  # type: ignore[index]
+INCIDENT_RADIUS_KM = float(
+    re.search(r"distance_km <= (\d+(?:\.\d+)?)", _saved_sql("vehicles_near_active_incidents"))[1]  # type: ignore[index]
+)
+
+
+@pytest.mark.parametrize("start", [START, START + (5 * 3600 + 17 * 60) * 1000], ids=["08:00", "13:17"])
+def test_the_default_demo_city_gives_every_saved_query_something_to_show(start: int) -> None:
+    """The demo's defaults (scenario, 100 vehicles, 10 minutes, seed 42) at any start time."""
+    defaults = WorldParams()
+    world = World.create(WorldParams(scenario=defaults.scenario, vehicles=100, seed=42), start)
+    conditions: Counter[str] = Counter()
+    speeds: list[float] = []
+    vehicles: dict[int, list[tuple[float, float]]] = {}
+    incidents: dict[int, list[tuple[float, float]]] = {}
+
+    def emit(stream: Stream, _key: str, value: str, ms: int) -> None:
+        data = json.loads(value)
+        if stream is Stream.WEATHER:
+            conditions[data["weatherCondition"]] += 1
+        elif stream is Stream.VEHICLE:
+            speeds.append(data["speed"])
+            vehicles.setdefault(ms // 60_000, []).append(tuple(data["location"]))
+        elif stream is Stream.EMERGENCY and data["status"] == "Active":
+            lat, lon = (float(x) for x in data["location"].split(","))
+            incidents.setdefault(ms // 60_000, []).append((lat, lon))
+
+    for _ in range(600):
+        world.step(emit)
+    assert len(conditions) > 1, conditions
+    assert sum(s > SPEEDING_KMH for s in speeds) > 0, max(speeds)
+    near = [
+        (minute, inc)
+        for minute, reports in incidents.items()
+        for inc in reports
+        for pos in vehicles.get(minute, [])
+        if haversine_km(*inc, *pos) <= INCIDENT_RADIUS_KM
+    ]
+    assert near, "an active incident within the saved query's radius of a vehicle in the same minute"
