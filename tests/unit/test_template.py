@@ -201,11 +201,12 @@ def test_glue_wheel_pins_equal_the_lock_and_close_over_their_dependencies() -> N
 
 # Interface endpoints the private subnets need (S3 is a gateway endpoint): Glue (job runs, bookmarks,
 # catalog), CloudWatch metrics (`cloudwatch` client, --enable-metrics), Logs, Secrets Manager (the Redshift
-# connection's SECRET_ID), STS (MSK IAM auth), Kafka (MskTopicsFunction's GetBootstrapBrokers).
+# connection's SECRET_ID), STS (MSK IAM auth). No MSK control-plane endpoint: AWS no longer accepts new
+# connections to com.amazonaws.<region>.kafka, so the bootstrap brokers are resolved outside the VPC.
 # Redshift is reached over JDBC inside the VPC (workgroup in the same subnets); KMS is called by S3 and
 # Secrets Manager on the caller's behalf, never by the jobs.
 ENDPOINT_OF_CLIENT = {"cloudwatch": "monitoring", "logs": "logs", "glue": "glue", "sts": "sts",
-                      "secretsmanager": "secretsmanager", "kafka": "kafka", "s3": "s3"}  # fmt: skip
+                      "secretsmanager": "secretsmanager", "s3": "s3"}  # fmt: skip
 
 
 def test_new_vpc_has_an_endpoint_for_every_aws_api_the_jobs_call_and_no_internet_route(
@@ -229,8 +230,9 @@ def test_new_vpc_has_an_endpoint_for_every_aws_api_the_jobs_call_and_no_internet
         clients |= set(re.findall(r"""boto3\.client\(\s*["']([a-z0-9-]+)["']""", path.read_text()))
     clients.discard("redshift-data")  # the migrate command runs on the deployer's machine, not in the VPC
     needed = {ENDPOINT_OF_CLIENT[c] for c in clients} | {"s3", "glue", "logs", "monitoring", "secretsmanager",
-                                                         "sts", "kafka"}  # fmt: skip
+                                                         "sts"}  # fmt: skip
     assert needed <= set(services), f"no VPC endpoint for {sorted(needed - set(services))}"
+    assert not {"kafka", "kafka-fips"} & set(services), "the MSK PrivateLink endpoint takes no new connections"
     forbidden = {"AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EIP"}
     assert not [k for k, v in template["Resources"].items() if v["Type"] in forbidden]
 
@@ -408,7 +410,8 @@ def _allowed(fn: dict[str, Any]) -> set[str]:
     [
         *ORCHESTRATION_FUNCTIONS.items(),
         ("GlueLibraryFunction", "glue_library"),
-        ("MskTopicsFunction", "msk_topics"),
+        ("MskBootstrapFunction", "msk_bootstrap"),
+        ("StreamingRolloutFunction", "streaming_rollout"),
     ],
 )
 def test_every_aws_api_the_code_calls_is_allowed_by_its_role(
