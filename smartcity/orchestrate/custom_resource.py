@@ -66,8 +66,8 @@ def response_body(
     }
 
 
-def respond(event: dict[str, Any], body: dict[str, Any], timeout: float = 30.0) -> None:
-    """PUT the answer to CloudFormation's pre-signed S3 URL."""
+def respond(event: dict[str, Any], body: dict[str, Any]) -> None:
+    """PUT the answer to CloudFormation's pre-signed S3 URL, within the answer's reserve of time."""
     payload = json.dumps(body).encode()
     req = urllib.request.Request(
         event["ResponseURL"],
@@ -75,7 +75,7 @@ def respond(event: dict[str, Any], body: dict[str, Any], timeout: float = 30.0) 
         method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(payload))},
     )
-    with urllib.request.urlopen(req, timeout=max(timeout, 1.0)) as resp:
+    with urllib.request.urlopen(req, timeout=ANSWER_RESERVE_S) as resp:
         resp.read()
 
 
@@ -112,7 +112,10 @@ def run(
         worker.join(budget)
         if not outcome:
             outcome.append(
-                TimeoutError(f"{event['RequestType']} did not finish within {budget:.0f} s, before the function's timeout")
+                TimeoutError(
+                    f"{event['RequestType']} did not finish within {budget:.0f} s,"
+                    " before the function's timeout"
+                )
             )
     result = outcome[0]
     if isinstance(result, BaseException):
@@ -122,12 +125,7 @@ def run(
     else:
         physical_id, data = result
         body = response_body(event, "SUCCESS", physical_id, data, "ok")
-    if send is not None:
-        send(event, body)
-    elif deadline is None:
-        respond(event, body)
-    else:
-        respond(event, body, timeout=max(1.0, deadline - time.monotonic()))
+    (send or respond)(event, body)
     return body
 
 
@@ -165,7 +163,9 @@ def package_zip(package_dir: Path) -> bytes:
     Refuses a missing or empty folder: an empty zip would deploy Glue jobs that fail at their first import.
     """
     if not package_dir.is_dir() or not any(package_dir.rglob("*.py")):
-        raise FileNotFoundError(f"{package_dir} holds no Python files: is the layer that carries it attached?")
+        raise FileNotFoundError(
+            f"{package_dir} holds no Python files: is the layer that carries it attached?"
+        )
     buf = io.BytesIO()
     root = package_dir.parent
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

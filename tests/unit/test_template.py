@@ -232,7 +232,9 @@ def test_new_vpc_has_an_endpoint_for_every_aws_api_the_jobs_call_and_no_internet
     needed = {ENDPOINT_OF_CLIENT[c] for c in clients} | {"s3", "glue", "logs", "monitoring", "secretsmanager",
                                                          "sts"}  # fmt: skip
     assert needed <= set(services), f"no VPC endpoint for {sorted(needed - set(services))}"
-    assert not {"kafka", "kafka-fips"} & set(services), "the MSK PrivateLink endpoint takes no new connections"
+    assert not {"kafka", "kafka-fips"} & set(services), (
+        "the MSK PrivateLink endpoint takes no new connections"
+    )
     forbidden = {"AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EIP"}
     assert not [k for k, v in template["Resources"].items() if v["Type"] in forbidden]
 
@@ -507,7 +509,9 @@ def test_every_custom_resource_has_a_service_timeout_under_an_hour_above_its_fun
         fn_name, fn = _function_of(template, custom)
         fn_timeout = fn["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
         # The function answers before its own timeout; CloudFormation must wait at least that long.
-        assert fn_timeout < timeout, f"{name}: {fn_name} may run {fn_timeout} s, ServiceTimeout is {timeout} s"
+        assert fn_timeout < timeout, (
+            f"{name}: {fn_name} may run {fn_timeout} s, ServiceTimeout is {timeout} s"
+        )
 
 
 def _references(node: Any) -> set[str]:
@@ -633,7 +637,9 @@ def test_a_deploy_that_changes_the_streaming_jobs_artifacts_restarts_it(template
     assert [e["Type"] for e in events.values()] == ["Schedule"]
     # Objects a running job may still read are never deleted by an update.
     glue_library_calls = _api_calls(_modules_of(ROOT / "functions" / "glue_library" / "app.py"))
-    assert "s3:DeleteObject" not in glue_library_calls | _allowed(template["Resources"]["GlueLibraryFunction"])
+    assert "s3:DeleteObject" not in glue_library_calls | _allowed(
+        template["Resources"]["GlueLibraryFunction"]
+    )
 
 
 def test_the_msk_iam_jar_is_the_thin_one(template: dict[str, Any]) -> None:
@@ -646,8 +652,8 @@ def test_the_msk_iam_jar_is_the_thin_one(template: dict[str, Any]) -> None:
 
 # -- parameters, rules, names ----------------------------------------------------------------------------
 
-RULE_FUNCTIONS = {"Ref", "Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn",
-                  "Fn::Equals", "Fn::Not", "Fn::Or", "Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll"}  # fmt: skip
+RULE_FUNCTIONS = {"Ref", "Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn", "Fn::Equals",
+                  "Fn::Not", "Fn::Or", "Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll"}  # fmt: skip
 
 
 def _functions_used(node: Any) -> set[str]:
@@ -678,18 +684,25 @@ def test_reserved_concurrency_is_a_parameter_that_defaults_to_none(template: dic
         value = fn["Properties"].get("ReservedConcurrentExecutions")
         if value is None:
             continue
-        cond, when_set, when_not = value["Fn::If"]
+        cond, _when_set, when_not = value["Fn::If"]
         assert cond == "ReservesConcurrency" and when_not == {"Ref": "AWS::NoValue"}, name
         reserved += 1
     assert reserved == 4
 
 
-def test_data_bucket_name_is_unique_per_stack_and_the_queue_policies_name_it(template: dict[str, Any]) -> None:
+def test_data_bucket_name_is_unique_per_stack_and_the_queue_policies_name_it(
+    template: dict[str, Any],
+) -> None:
     name = template["Resources"]["DataBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     text, variables = name
     assert text.startswith("smartcity-${Environment}-${AWS::AccountId}-${AWS::Region}-")
     assert "AWS::StackId" in _references(variables)
-    longest = {"Environment": "prod", "AWS::AccountId": "1" * 12, "AWS::Region": "ap-southeast-5x", "StackSuffix": "f" * 8}
+    longest = {
+        "Environment": "prod",
+        "AWS::AccountId": "1" * 12,
+        "AWS::Region": "ap-southeast-5x",
+        "StackSuffix": "f" * 8,
+    }
     assert len(re.sub(r"\$\{([^}]+)\}", lambda m: longest[m.group(1)], text)) <= 63, "S3 names are 3-63 chars"
     policies = resources(template, "AWS::SQS::QueuePolicy")
     checked = 0
@@ -753,7 +766,9 @@ def _alert_kinds() -> set[str]:
             for kw in node.keywords:
                 if kw.arg == "kind":
                     kinds |= _str_consts(kw.value)
-                    kinds |= {v for n in ast.walk(kw.value) if isinstance(n, ast.Name) for v in consts.get(n.id, ())}
+                    kinds |= {
+                        v for n in ast.walk(kw.value) if isinstance(n, ast.Name) for v in consts.get(n.id, ())
+                    }
     return kinds
 
 
@@ -812,7 +827,9 @@ def _stream_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict[str
     out = []
     for node in ast.walk(put):
         if isinstance(node, ast.Dict):
-            entry = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+            entry = {
+                k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)
+            }
             if "MetricName" in entry and isinstance(entry.get("Dimensions"), ast.Name):
                 dims = {d: {"*"} for d in dim_vars[entry["Dimensions"].id]}
                 dims["Job"] = {"${StreamingJob}"}
@@ -823,7 +840,10 @@ def _stream_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict[str
 
 def _glue_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict[str, set[str]]]]:
     out = []
-    code = " ".join(p.read_text() for p in [ROOT / "glue_streaming" / "job.py", *(ROOT / "smartcity" / "stream").glob("*.py")])
+    code = " ".join(
+        p.read_text()
+        for p in [ROOT / "glue_streaming" / "job.py", *(ROOT / "smartcity" / "stream").glob("*.py")]
+    )
     for name, job in _glue_jobs(template).items():
         if job["Properties"]["DefaultArguments"].get("--enable-metrics") != "true":
             continue
@@ -849,7 +869,9 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _is_emitted(emitted: list[tuple[str, str, dict[str, set[str]]]], ns: str, metric: str, dims: dict[str, str]) -> bool:
+def _is_emitted(
+    emitted: list[tuple[str, str, dict[str, set[str]]]], ns: str, metric: str, dims: dict[str, str]
+) -> bool:
     if ns.startswith("AWS/"):
         return AWS_METRICS.get((ns, metric)) == frozenset(dims)
     return any(
@@ -861,7 +883,9 @@ def _is_emitted(emitted: list[tuple[str, str, dict[str, set[str]]]], ns: str, me
     )
 
 
-def test_every_alarm_watches_a_metric_with_exactly_the_dimensions_something_emits(template: dict[str, Any]) -> None:
+def test_every_alarm_watches_a_metric_with_exactly_the_dimensions_something_emits(
+    template: dict[str, Any],
+) -> None:
     emitted = _emitted(template)
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     assert alarms
