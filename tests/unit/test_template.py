@@ -752,10 +752,14 @@ def _str_consts(node: ast.AST) -> set[str]:
 
 
 def _alert_kinds() -> set[str]:
+    """Every ``kind`` an ``Alert(...)`` in alerts.py can get: string literals in the argument, or the
+    module-level or class-level (e.g. an Enum's) constants it names."""
     tree = ast.parse((ORCH / "alerts.py").read_text())
+    bodies = [tree.body] + [n.body for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     consts = {
         t.id: _str_consts(n.value)
-        for n in tree.body
+        for body in bodies
+        for n in body
         if isinstance(n, ast.Assign)
         for t in n.targets
         if isinstance(t, ast.Name)
@@ -764,11 +768,12 @@ def _alert_kinds() -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Alert":
             for kw in node.keywords:
-                if kw.arg == "kind":
-                    kinds |= _str_consts(kw.value)
-                    kinds |= {
-                        v for n in ast.walk(kw.value) if isinstance(n, ast.Name) for v in consts.get(n.id, ())
-                    }
+                if kw.arg != "kind":
+                    continue
+                kinds |= _str_consts(kw.value)
+                for n in ast.walk(kw.value):
+                    name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else ""
+                    kinds |= consts.get(name, set())
     return kinds
 
 
