@@ -92,7 +92,9 @@ def run(
     """Do ``work`` (returns physical id and data) and always answer CloudFormation, SUCCESS or FAILED.
 
     With a ``deadline`` (``deadline_of(context)``) the work runs in a daemon thread and is abandoned, with a
-    FAILED answer naming the timeout, once only the answer's reserve is left before the deadline.
+    FAILED answer naming the timeout, once only the answer's reserve is left before the deadline. An
+    abandoned worker may still finish when Lambda thaws the environment for a later call, so every ``work``
+    here is idempotent (content-addressed uploads, topic plans, the rollout's own checks).
     """
     fallback_id = event.get("PhysicalResourceId") or event["LogicalResourceId"]
     outcome: list[tuple[str, dict[str, Any]] | BaseException] = []
