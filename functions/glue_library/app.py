@@ -51,7 +51,7 @@ def wheels_zip(wheels_dir: Path) -> bytes:
         raise FileNotFoundError(
             f"{wheels_dir} has no requirements.txt and wheels: is GlueWheelsLayer attached?"
         )
-    return package_zip(wheels_dir)  # entries relative to the parent: wheels/...
+    return package_zip(wheels_dir, must_hold="*.whl")  # entries relative to the parent: wheels/...
 
 
 def wheels_key(prefix: str, data: bytes) -> str:

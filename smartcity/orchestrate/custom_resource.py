@@ -159,14 +159,15 @@ def plan_topics(desired: dict[str, int], existing: dict[str, int]) -> tuple[dict
 # -- the Glue library ----------------------------------------------------------------------------------
 
 
-def package_zip(package_dir: Path) -> bytes:
-    """A reproducible zip of a Python package (same bytes for the same files), for ``--extra-py-files``.
+def package_zip(package_dir: Path, must_hold: str = "*.py") -> bytes:
+    """A reproducible zip of a folder (same bytes for the same files), e.g. a package for --extra-py-files.
 
-    Refuses a missing or empty folder: an empty zip would deploy Glue jobs that fail at their first import.
+    Refuses a folder that is missing or holds no file matching ``must_hold``: an empty zip would deploy Glue
+    jobs that fail at their first import.
     """
-    if not package_dir.is_dir() or not any(package_dir.rglob("*.py")):
+    if not package_dir.is_dir() or not any(package_dir.rglob(must_hold)):
         raise FileNotFoundError(
-            f"{package_dir} holds no Python files: is the layer that carries it attached?"
+            f"{package_dir} holds no {must_hold} files: is the layer that carries it attached?"
         )
     buf = io.BytesIO()
     root = package_dir.parent
