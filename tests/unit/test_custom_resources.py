@@ -291,3 +291,40 @@ def test_rollout_restarts_a_run_started_before_the_jobs_last_change() -> None:
 def test_rollout_leaves_a_current_run_and_waits_for_a_stopping_one() -> None:
     assert plan_rollout(T0, [_run("a", "RUNNING", T0 + timedelta(seconds=1))]).action == "none"
     assert plan_rollout(T0, [_run("a", "STOPPING", T0 - timedelta(hours=1))]).action == "wait"
+
+
+def test_glue_library_publishes_the_package_and_the_zip_of_wheels(
+    answers: tuple[str, list[tuple[float, dict[str, Any]]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The happy path, against moto's S3: the package zip and the wheels zip (its folder holds wheels and
+    requirements.txt, no Python source) are both published and named in the SUCCESS answer."""
+    import io
+    import zipfile
+
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    url, received = answers
+    wheels = tmp_path / "glue-wheels" / "wheels"
+    wheels.mkdir(parents=True)
+    (wheels / "requirements.txt").write_text("example==1.0\n")
+    with zipfile.ZipFile(wheels / "example-1.0-py3-none-any.whl", "w") as whl:
+        whl.writestr("example/__init__.py", "")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("SMARTCITY_PACKAGE_DIR", str(ROOT / "smartcity"))
+    monkeypatch.setenv("GLUE_WHEELS_DIR", str(wheels))
+    event = _event("glue-library-create.json", url, WheelsLayerVersion="arn:aws:lambda:us-east-1:1:layer:W:1")
+    bucket = event["ResourceProperties"]["Bucket"]
+    handler = _load("glue_library").handler
+    with moto.mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        body = handler(event, Context(budget_s=60))
+        assert body["Status"] == "SUCCESS", body["Reason"]
+        modules = body["Data"]["Modules"].removeprefix(f"s3://{bucket}/")
+        data = s3.get_object(Bucket=bucket, Key=modules)["Body"].read()
+    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == [
+        "wheels/example-1.0-py3-none-any.whl",
+        "wheels/requirements.txt",
+    ]
+    assert [answer for _, answer in received] == [body]
