@@ -1,25 +1,27 @@
-"""Custom resource: create the five Kafka topics on MSK Serverless and return its bootstrap brokers.
+"""Custom resource: create the five Kafka topics on MSK Serverless.
 
-``AWS::MSK::ServerlessCluster`` exposes only its ARN (no bootstrap-broker attribute), so the brokers come from
-``kafka:GetBootstrapBrokers``; topics are created with kafka-python's admin client over SASL/OAUTHBEARER
-with the MSK IAM signer (pure Python: requirements.txt says why not confluent-kafka). Runs in the VPC.
-Delete is a no-op: the topics go with the cluster.
+Runs in the VPC (the brokers are reachable only there) and talks to nothing but the brokers and, for its
+answer, CloudFormation's S3 URL (through the S3 gateway endpoint). The bootstrap brokers arrive as the
+``BootstrapBrokers`` property, resolved outside the VPC by ``MskBootstrap`` (functions/msk_bootstrap), so
+no MSK control-plane endpoint is needed inside the VPC. Topics are created with kafka-python's admin
+client over SASL/OAUTHBEARER with the MSK IAM signer (pure Python: requirements.txt says why not
+confluent-kafka). An unanswering broker cannot hold the stack: ``run`` answers FAILED before the
+function's own timeout. Delete is a no-op: the topics go with the cluster.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smartcity.orchestrate.custom_resource import parse_topics, plan_topics, run
+from smartcity.orchestrate.custom_resource import deadline_of, parse_topics, plan_topics, run, seconds_left
 
 logger = Logger()
 
 
-def _admin(bootstrap: str, region: str) -> Any:
+def _admin(bootstrap: str, region: str, deadline: float) -> Any:
     from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
     from kafka.admin import KafkaAdminClient
     from kafka.net.sasl.oauth import AbstractTokenProvider
@@ -35,7 +37,7 @@ def _admin(bootstrap: str, region: str) -> Any:
         sasl_mechanism="OAUTHBEARER",
         sasl_oauth_token_provider=_IamToken(),
         client_id="smartcity-msk-topics",
-        request_timeout_ms=60000,
+        request_timeout_ms=int(min(60.0, seconds_left(deadline)) * 1000),
     )
 
 
@@ -49,28 +51,26 @@ def _existing(admin: Any) -> dict[str, int]:
     return out
 
 
-def _ensure_topics(admin: Any, desired: dict[str, int]) -> None:
+def _ensure_topics(admin: Any, desired: dict[str, int], deadline: float) -> None:
     create, grow = plan_topics(desired, _existing(admin))
     if create:
         # replication_factor -1: the broker default (MSK Serverless fixes it at 3).
         spec = {t: {"num_partitions": n, "replication_factor": -1} for t, n in create.items()}
-        admin.create_topics(spec, timeout_ms=60000, wait_for_metadata=True)
+        admin.create_topics(spec, timeout_ms=int(seconds_left(deadline) * 1000), wait_for_metadata=True)
     if grow:
-        admin.create_partitions(grow, timeout_ms=60000)
+        admin.create_partitions(grow, timeout_ms=int(seconds_left(deadline) * 1000))
     for topic in desired:
         logger.info("topic ready", extra={"topic": topic, "partitions": desired[topic]})
 
 
-def _work(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _work(event: dict[str, Any], deadline: float) -> tuple[str, dict[str, Any]]:
     props = event["ResourceProperties"]
     cluster_arn = props["ClusterArn"]
-    physical_id = f"{cluster_arn}/topics"
-    kafka = boto3.client("kafka")
-    brokers = kafka.get_bootstrap_brokers(ClusterArn=cluster_arn)["BootstrapBrokerStringSaslIam"]
     if event["RequestType"] != "Delete":
         region = cluster_arn.split(":")[3]
-        _ensure_topics(_admin(brokers, region), parse_topics(props["Topics"]))
-    return physical_id, {"BootstrapBrokers": brokers}
+        desired = parse_topics(props["Topics"])
+        _ensure_topics(_admin(props["BootstrapBrokers"], region, deadline), desired, deadline)
+    return f"{cluster_arn}/topics", {}
 
 
 @logger.inject_lambda_context
@@ -78,7 +78,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("RequestType") == "Delete":
         # Never block a stack deletion on a cluster that may already be gone.
         return run(event, lambda e: (e.get("PhysicalResourceId") or "topics", {}), _log)
-    return run(event, _work, _log)
+    deadline = deadline_of(context)
+    return run(event, lambda e: _work(e, deadline), _log, deadline=deadline)
 
 
 def _log(message: str, exc: Exception) -> None:

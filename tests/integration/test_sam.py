@@ -136,6 +136,8 @@ def test_sam_build_without_docker(built: Path, tmp_path: Path) -> None:
         "FailureAlertFunction",
         "GlueLibraryFunction",
         "MskTopicsFunction",
+        "MskBootstrapFunction",
+        "StreamingRolloutFunction",
     ]:
         code = build / fn
         probe = subprocess.run(
@@ -223,6 +225,9 @@ def test_glue_library_publishes_a_zip_of_wheels_that_installs_offline(
         class Ctx:
             function_name, memory_limit_in_mb, invoked_function_arn = "f", 128, "arn:aws:lambda:x"
             aws_request_id = "r"
+
+            def get_remaining_time_in_millis(self) -> int:
+                return 300_000
 
         body = app.handler(event, Ctx())
         assert body["Status"] == "SUCCESS", body
