@@ -1,0 +1,188 @@
+"""Drawing: the city map's layers (pydeck) and the small frames the pipeline panel charts. Pure functions
+of the data the feeds read; nothing here reads the lake."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+
+from smartcity.dashboard.feeds import LiveSnapshot
+
+# Speed colour scale (km/h → RGB): stopped red, 30 amber, 60 and faster green.
+SPEED_STOPS = np.array([0.0, 30.0, 60.0])
+SPEED_RGB = np.array([[220, 40, 40], [240, 170, 30], [40, 170, 80]])
+CONDITION_RGBA = {
+    "Sunny": [255, 215, 0, 50],
+    "Cloudy": [150, 150, 160, 60],
+    "Rain": [40, 110, 230, 70],
+    "Snow": [200, 230, 255, 90],
+}
+INCIDENT_RGBA = [230, 30, 30, 45]
+CAMERA_RGB = [30, 60, 200]
+TRACK_RGB = [20, 20, 20]
+VEHICLE_LAYER_ID = "vehicles"
+TOOLTIP = {
+    "html": "<b>{label}</b><br/>{detail}",
+    "style": {"fontSize": "12px"},
+}
+
+
+def speed_colors(speed: pd.Series) -> list[list[int]]:
+    """RGB per speed on :data:`SPEED_STOPS`, linearly interpolated, clamped at both ends."""
+    values = speed.fillna(0).to_numpy(dtype=float)
+    channels = [np.interp(values, SPEED_STOPS, SPEED_RGB[:, c]).round().astype(int) for c in range(3)]
+    return np.stack(channels, axis=1).tolist()
+
+
+def vehicle_points(snapshot: LiveSnapshot) -> pd.DataFrame:
+    """One point per vehicle of the snapshot, with its colour and tooltip text."""
+    v = snapshot.vehicles
+    weather = v["weather_condition"].fillna("no report")
+    incident = np.where(
+        v["incident_id"].notna(),
+        "incident "
+        + v["incident_id"].astype(str)
+        + " at "
+        + v.get("incident_km", pd.Series(dtype=float)).astype(str)
+        + " km",
+        "no incident near",
+    )
+    return pd.DataFrame(
+        {
+            "longitude": v["longitude"],
+            "latitude": v["latitude"],
+            "color": speed_colors(v["speed"]),
+            "label": v["device_id"],
+            "detail": v["speed"].round(1).astype(str) + " km/h · " + weather + " · " + incident,
+        }
+    )
+
+
+def weather_cells(snapshot: LiveSnapshot) -> pd.DataFrame:
+    """One square per grid cell with a weather report, coloured by condition."""
+    w = snapshot.layers["weather"]
+    half = snapshot.cell_size_deg / 2
+    polygons = [
+        [
+            [lon - half, lat - half],
+            [lon + half, lat - half],
+            [lon + half, lat + half],
+            [lon - half, lat + half],
+        ]
+        for lat, lon in zip(w["latitude"], w["longitude"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "polygon": polygons,
+            "color": [CONDITION_RGBA.get(c, [120, 120, 120, 50]) for c in w["condition"]],
+            "label": "cell " + w["cell_id"].astype(str),
+            "detail": w["condition"].astype(str)
+            + ", "
+            + w["temperature"].astype(str)
+            + " °C, "
+            + w["precipitation"].astype(str)
+            + " mm",
+        }
+    )
+
+
+def incident_areas(snapshot: LiveSnapshot) -> pd.DataFrame:
+    i = snapshot.layers["incidents"]
+    return pd.DataFrame(
+        {
+            "longitude": i["longitude"],
+            "latitude": i["latitude"],
+            "label": i["type"].astype(str) + " " + i["incident_id"].astype(str),
+            "detail": f"active; vehicles within {snapshot.radius_km:g} km are enriched with it",
+        }
+    )
+
+
+def camera_points(snapshot: LiveSnapshot) -> pd.DataFrame:
+    c = snapshot.layers["cameras"]
+    return pd.DataFrame(
+        {
+            "longitude": c["longitude"],
+            "latitude": c["latitude"],
+            "label": c["camera_id"],
+            "detail": "traffic camera",
+        }
+    )
+
+
+def city_deck(snapshot: LiveSnapshot, *, basemap: bool, track: pd.DataFrame | None = None) -> pdk.Deck:
+    """The city map: weather cells, incident radii, cameras, vehicles (and a picked vehicle's track)."""
+    vehicles = vehicle_points(snapshot)
+    layers = [
+        pdk.Layer(
+            "PolygonLayer",
+            weather_cells(snapshot),
+            id="weather",
+            get_polygon="polygon",
+            get_fill_color="color",
+            stroked=False,
+            pickable=True,
+        ),
+        pdk.Layer(
+            "ScatterplotLayer",
+            incident_areas(snapshot),
+            id="incidents",
+            get_position=["longitude", "latitude"],
+            get_radius=snapshot.radius_km * 1000,
+            get_fill_color=INCIDENT_RGBA,
+            get_line_color=[200, 0, 0],
+            stroked=True,
+            line_width_min_pixels=1,
+            pickable=True,
+        ),
+        pdk.Layer(
+            "ScatterplotLayer",
+            camera_points(snapshot),
+            id="cameras",
+            get_position=["longitude", "latitude"],
+            get_radius=60,
+            radius_min_pixels=3,
+            get_fill_color=CAMERA_RGB,
+            pickable=True,
+        ),
+        pdk.Layer(
+            "ScatterplotLayer",
+            vehicles,
+            id=VEHICLE_LAYER_ID,
+            get_position=["longitude", "latitude"],
+            get_radius=25,
+            radius_min_pixels=2,
+            get_fill_color="color",
+            pickable=True,
+        ),
+    ]
+    if track is not None and len(track) > 1:
+        path = pd.DataFrame({"path": [track[["longitude", "latitude"]].to_numpy().tolist()]})
+        layers.append(
+            pdk.Layer("PathLayer", path, id="track", get_path="path", get_color=TRACK_RGB, width_min_pixels=2)
+        )
+    center = vehicles if len(vehicles) else camera_points(snapshot)
+    view = pdk.ViewState(
+        latitude=float(center["latitude"].mean()) if len(center) else 0.0,
+        longitude=float(center["longitude"].mean()) if len(center) else 0.0,
+        zoom=11,
+    )
+    if basemap:
+        return pdk.Deck(
+            layers=layers, initial_view_state=view, map_provider="carto", map_style="light", tooltip=TOOLTIP
+        )
+    return pdk.Deck(
+        layers=layers, initial_view_state=view, map_provider=None, map_style=None, tooltip=TOOLTIP
+    )
+
+
+def match_rates(snapshot: LiveSnapshot) -> dict[str, float]:
+    """Share of the vehicles on the map whose latest event matched a weather report / has an incident near."""
+    v = snapshot.vehicles
+    if v.empty:
+        return {"weather": 0.0, "incident": 0.0}
+    return {
+        "weather": float(v["weather_condition"].notna().mean()),
+        "incident": float(v["incident_id"].notna().mean()),
+    }
