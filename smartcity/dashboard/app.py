@@ -68,11 +68,9 @@ def city(r: Readers) -> None:
     deck = city_deck(snap, basemap=r.basemap, track=track)
     st.pydeck_chart(deck, height=560)
     shown = len(vehicle_points(snap))
-    st.markdown(
-        f'<span id="{VEHICLE_COUNT_ID}" data-count="{shown}">{shown:,} vehicles on the map, '
-        f"city time {html.escape(f'{snap.now:%Y-%m-%d %H:%M:%S}')} UTC</span>",
-        unsafe_allow_html=True,
-    )
+    attrs = f'id="{VEHICLE_COUNT_ID}" data-count="{shown}" data-step="{html.escape(snap.step)}"'
+    text = f"{shown:,} vehicles on the map, city time {snap.now:%Y-%m-%d %H:%M:%S} UTC"
+    st.markdown(f"<span {attrs}>{text}</span>", unsafe_allow_html=True)
 
 
 def _latest_rate(rates: pd.DataFrame, seconds: float = 60.0) -> pd.Series:

@@ -159,7 +159,8 @@ def test_pipeline_figures_equal_the_lakes(lake: Path) -> None:
     reasons = table_named(at, "reason")["messages"].to_dict()
     expected = dict(
         duckdb.sql(
-            f"select split_part(error, ':', 1), count(*) from read_parquet('{lake}/quarantine/**/*.parquet') group by 1"
+            "select split_part(error, ':', 1), count(*) "
+            f"from read_parquet('{lake}/quarantine/**/*.parquet') group by 1"
         ).fetchall()
     )
     assert reasons == expected == {"invalid_json": 3, "missing_field": 2, "out_of_range": 1}
