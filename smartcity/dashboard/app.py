@@ -142,9 +142,16 @@ def pipeline(r: Readers) -> None:
     snap = r.snapshots.read().snapshot
     if snap is not None:
         rates_now = match_rates(snap)
-        cols = st.columns(2)
+        cols = st.columns(3)
         cols[0].metric("vehicles matched to a weather report", f"{rates_now['weather']:.0%}")
         cols[1].metric("vehicles with an active incident within the radius", f"{rates_now['incident']:.0%}")
+        cost = snap.cost
+        if cost:
+            cols[2].metric(
+                "live snapshot cost",
+                f"{cost.get('seconds', 0):.2f} s",
+                help=f"{cost.get('spark_jobs')} Spark job(s)",
+            )
 
     st.subheader("crawls and warehouse load")
     state = _orchestration(r, r.settings.lake_uri)

@@ -52,6 +52,7 @@ class LiveSnapshot:
     radius_km: float
     layers: dict[str, pd.DataFrame]
     metrics: dict[str, Any]
+    cost: dict[str, Any] = field(default_factory=dict)  # what publishing it cost the step
 
     @property
     def vehicles(self) -> pd.DataFrame:
@@ -85,6 +86,7 @@ def parse_snapshot(data: bytes) -> LiveSnapshot:
             radius_km=float(raw["radius_km"]),
             layers=layers,
             metrics=dict(raw["metrics"]),
+            cost=dict(raw.get("cost") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"missing or bad field ({exc})") from None

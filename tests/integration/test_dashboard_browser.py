@@ -31,6 +31,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TRIGGER_S = 2.0
 REFRESH_S = 2.0
+# Steps on a loaded 2-core machine can take far longer than the trigger: watch several of them.
+FRESHNESS_WINDOW_S = 300
 
 
 def _path(uri: str) -> Path:
@@ -121,7 +123,7 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
     )
     job = _spawn(settings, "stream", "--trigger", f"{TRIGGER_S:g}s", log=tmp_path / "stream.log")
     simulator = _spawn(
-        settings, "simulate", "--vehicles", "60", "--duration", "600", log=tmp_path / "simulate.log"
+        settings, "simulate", "--vehicles", "60", "--duration", "3600", log=tmp_path / "simulate.log"
     )
     driver = None
     try:
@@ -138,30 +140,6 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
             "the map's canvas",
         )
 
-        # Freshness: when each new step appears on the map vs when the job wrote that step's metrics.
-        delays: list[float] = []
-        shown = _attr(driver, "vehicle-markers", "data-step")
-        matched = 0
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(delays) < 5:
-            step = _attr(driver, "vehicle-markers", "data-step")
-            if step and step != shown:
-                seen_at = time.time()
-                written = (metrics_dir / f"step-{step}.json").stat().st_mtime
-                delays.append(seen_at - written)
-                shown = step
-            snap = json.loads(snapshot_file.read_text())
-            if step == snap["step"]:
-                count = int(_attr(driver, "vehicle-markers", "data-count") or -1)
-                assert count == len(set(snap["vehicles"]["device_id"])), (count, step)
-                matched += 1
-            time.sleep(0.25)
-        assert matched > 0, "never compared the map with the snapshot it showed"
-        assert len(delays) >= 3, delays
-        (tmp_path / "freshness.json").write_text(json.dumps({"delays_s": delays}))
-        print(f"freshness: map shows a step {min(delays):.2f}-{max(delays):.2f} s after its metrics file")
-        assert max(delays) <= TRIGGER_S + 5, delays
-
         driver.save_screenshot(str(tmp_path / "dashboard.png"))
         if target := os.environ.get("SMARTCITY_DASHBOARD_SCREENSHOT"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +154,36 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
         assert simulator.poll() is None, "the simulator stopped before the checks"
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        driver.find_element(By.XPATH, '//button[@role="tab"][.//p[text()="City"]]').click()
+        # Freshness: when each new step appears on the map vs when the job wrote that step's metrics.
+        delays: list[float] = []
+        shown = _attr(driver, "vehicle-markers", "data-step")
+        matched = 0
+        deadline = time.monotonic() + FRESHNESS_WINDOW_S
+        while time.monotonic() < deadline and len(delays) < 5:
+            step = _attr(driver, "vehicle-markers", "data-step")
+            if step and step != shown:
+                seen_at = time.time()
+                written = (metrics_dir / f"step-{step}.json").stat().st_mtime
+                delays.append(seen_at - written)
+                shown = step
+            try:
+                snap = json.loads(snapshot_file.read_text())
+            except (FileNotFoundError, ValueError):  # being replaced this instant
+                time.sleep(0.1)
+                continue
+            if step == snap["step"]:
+                count = int(_attr(driver, "vehicle-markers", "data-count") or -1)
+                assert count == len(set(snap["vehicles"]["device_id"])), (count, step)
+                matched += 1
+            time.sleep(0.25)
+        assert matched > 0, "never compared the map with the snapshot it showed"
+        assert snap["cost"]["spark_jobs"] == 1, snap["cost"]  # the snapshot costs the step one Spark job
+        assert len(delays) >= 2, delays
+        (tmp_path / "freshness.json").write_text(json.dumps({"delays_s": delays}))
+        print(f"freshness: map shows a step {min(delays):.2f}-{max(delays):.2f} s after its metrics file")
+        assert max(delays) <= TRIGGER_S + 5, delays
+
     finally:
         if driver is not None:
             driver.quit()
