@@ -63,7 +63,7 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
         part = next((traffic_dir / "_tmp").glob("*.parquet"))
         final = traffic_dir / "part-000000000007-batch-00000.snappy.parquet"
         part.rename(final)
-        files.append(final.as_uri())
+        files.append(f"file://{final}")  # as the job names files (join_uri), "=" unescaped
     fs.write_text(
         commit.record_uri, json.dumps({"step": commit.step.key, "ingest_time": T.isoformat(), "files": files})
     )
@@ -160,7 +160,8 @@ def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Pa
     assert stored == snap
     v = stored["vehicles"]
     assert dict(zip(v["device_id"], v["speed"], strict=True)) == {"a": 20.0, "b": 30.0}
-    assert v["weather_condition"] == ["Rain", "Rain"] and v["incident_id"][1] == "inc"
+    # b is 2.2 km from the incident (outside the radius); a, at its latest position, 1.1 km.
+    assert v["weather_condition"] == ["Rain", "Rain"] and v["incident_id"] == ["inc", None]
     assert stored["cameras"]["camera_id"] == ["cam-0", "cam-1"]
     assert stored["incidents"]["incident_id"] == ["inc"]
     assert not list((tmp_path / "lake" / "_live").glob("*.tmp"))
