@@ -85,3 +85,27 @@ def _run(args: argparse.Namespace) -> int:
         proc.terminate()
         proc.wait(10)
         return 0
+
+
+class DashboardDuring:
+    """The dashboard beside another command (``smartcity demo --dashboard``): started, its URL printed,
+    stopped when that command ends."""
+
+    def __init__(self, proc: subprocess.Popen, url: str) -> None:
+        self.proc, self.url = proc, url
+
+    @classmethod
+    def start(cls, settings: Settings, port: int = 8501) -> DashboardDuring:
+        options = DashboardOptions(DEFAULT_REFRESH_S, "auto", "")
+        proc, url = start(settings, options, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"dashboard: {url}  (open during the demo)", flush=True)
+        return cls(proc, url)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

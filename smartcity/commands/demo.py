@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.commands.dashboard import DashboardDuring
 from smartcity.errors import UsageError
 
 
@@ -74,6 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
     was_up = stack.is_up()
     result = None
     ok = False
+    dashboard = DashboardDuring.start(settings) if args.dashboard else None
     try:
         with Live(board.render(), console=console, refresh_per_second=4, transient=False) as live:
 
@@ -94,6 +96,8 @@ def _demo(args: argparse.Namespace) -> int:
         console.print("[yellow]demo interrupted: every process it started was stopped[/yellow]")
         raise
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         if not was_up:
             stack.down()
         where = data_locations(settings)
@@ -124,6 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconciliation lines hold.",
     )
     add_stack_options(p)
+    p.add_argument("--dashboard", action="store_true", help="open the live dashboard during the demo")
     p.add_argument("--vehicles", type=_positive(int, "--vehicles"), default=100, help="default 100")
     p.add_argument(
         "--duration",

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from smartcity.config import Settings
-from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
 from smartcity.dashboard.lake import LakeReader, open_lake
+
+if TYPE_CHECKING:  # the feeds import pandas and the job's snapshot module: not needed to start the app
+    from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
 
 REFRESH_ENV = "SMARTCITY_DASHBOARD_REFRESH_S"
 BASEMAP_ENV = "SMARTCITY_DASHBOARD_BASEMAP"
@@ -67,6 +69,8 @@ class Readers:
 
 def build_readers(settings: Settings, options: DashboardOptions) -> Readers:
     import boto3
+
+    from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
 
     s3 = boto3.client("s3", **_data_kwargs(settings)) if settings.lake_uri.startswith("s3") else None
     lake = open_lake(settings.lake_uri, s3)

@@ -138,6 +138,8 @@ class MetricsFeed:
 
     def read(self) -> list[dict[str, Any]]:
         with self._lock:
+            if self._last and self.lake.version(self._last) is None:  # the lake was cleared: start over
+                self._steps, self._last = [], ""
             for key in self.lake.names(METRICS_PREFIX, start_after=self._last):
                 if not key.endswith(".json") or "/step-" not in key:
                     continue
@@ -202,7 +204,10 @@ class QuarantineFeed:
         import pyarrow.parquet as pq
 
         with self._lock:
-            for key in self.lake.names(QUARANTINE_PREFIX):
+            listed = self.lake.names(QUARANTINE_PREFIX)
+            if not self._seen <= set(listed):  # files removed (a replay, a cleared lake): count afresh
+                self._counts, self._seen = {}, set()
+            for key in listed:
                 if key in self._seen or not key.endswith(".parquet") or "/_" in key or "/." in key:
                     continue
                 data = self.lake.read(key)

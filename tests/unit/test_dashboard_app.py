@@ -185,3 +185,20 @@ def test_a_corrupt_or_half_written_snapshot_keeps_the_last_good_one(lake: Path, 
     newer = write_snapshot(lake, vehicles=30, step=2)
     at = run(at)
     assert markdown_attr(at, "vehicle-markers", "data-count") == str(len(set(newer["vehicles"]["device_id"])))
+
+
+def test_feeds_start_over_when_the_lake_is_cleared(lake: Path) -> None:
+    import shutil
+
+    from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed
+    from smartcity.dashboard.lake import LocalLake
+
+    write_steps(lake, steps=5)
+    write_quarantine(lake)
+    metrics, quarantine = MetricsFeed(LocalLake(lake)), QuarantineFeed(LocalLake(lake))
+    assert len(metrics.read()) == 5 and sum(quarantine.read().values()) == 6
+    shutil.rmtree(lake / "_metrics")
+    shutil.rmtree(lake / "quarantine")
+    write_steps(lake, steps=2)  # a new run: step names start from 0 again
+    assert [s["batch_id"] for s in metrics.read()] == [0, 1]
+    assert quarantine.read() == {}
