@@ -17,7 +17,7 @@ from smartcity.dashboard.context import DashboardOptions, Readers, build_readers
 from smartcity.dashboard.feeds import events_per_second, per_topic, steps_frame
 from smartcity.dashboard.history import QueryChoice, convert_values, query_list, run_saved
 from smartcity.dashboard.orchestration import OrchestrationUnavailable, orchestration_state
-from smartcity.dashboard.render import city_deck, match_rates, vehicle_points
+from smartcity.dashboard.render import city_deck, match_rates, vehicle_count
 from smartcity.dashboard.track import read_track
 from smartcity.errors import SmartCityError
 
@@ -59,15 +59,16 @@ def city(r: Readers) -> None:
     cols[2].metric("weather cells", len(snap.layers["weather"]))
     cols[3].metric("cameras", len(snap.layers["cameras"]))
     cols[4].metric("snapshot published", _age(snap.published_at), help=f"step {snap.step}")
-    devices = sorted(snap.vehicles["device_id"].astype(str))
-    picked = st.selectbox("vehicle track (last 10 minutes)", ["(none)", *devices], key="picked_vehicle")
+    picked = st.text_input(
+        "vehicle to track (its last 10 minutes)", key="picked_vehicle", help="a device id: hover a vehicle"
+    ).strip()
     track = None
-    if picked != "(none)":
+    if picked:
         track = read_track(r.lake, picked, snap.now, TRACK_WINDOW)
         st.caption(f"{len(track)} raw events of {picked} since {(snap.now - TRACK_WINDOW):%H:%M:%S} UTC")
     deck = city_deck(snap, basemap=r.basemap, track=track)
     st.pydeck_chart(deck, height=560)
-    shown = len(vehicle_points(snap))
+    shown = vehicle_count(deck)
     attrs = f'id="{VEHICLE_COUNT_ID}" data-count="{shown}" data-step="{html.escape(snap.step)}"'
     text = f"{shown:,} vehicles on the map, city time {snap.now:%Y-%m-%d %H:%M:%S} UTC"
     st.markdown(f"<span {attrs}>{text}</span>", unsafe_allow_html=True)

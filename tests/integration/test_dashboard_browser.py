@@ -78,7 +78,15 @@ def _browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1300"):
+    # WebGL (the map) in software: headless Chromium has no GPU here.
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1300",
+        "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
@@ -91,6 +99,12 @@ def _wait(predicate, timeout_s: float, what: str, poll_s: float = 0.25):
             return value
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _tab(driver, label: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.XPATH, f'//*[@role="tab"][contains(normalize-space(.), "{label}")]')
 
 
 def _attr(driver, element_id: str, attr: str) -> str | None:
@@ -145,7 +159,7 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_path / "dashboard.png", target)
 
-        driver.find_element(By.XPATH, '//button[@role="tab"][.//p[text()="Pipeline"]]').click()
+        _tab(driver, "Pipeline").click()
         rate = _wait(
             lambda: float(_attr(driver, "events-per-second", "data-value") or 0), 60, "events/s above zero"
         )
@@ -154,7 +168,7 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
         assert simulator.poll() is None, "the simulator stopped before the checks"
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        driver.find_element(By.XPATH, '//button[@role="tab"][.//p[text()="City"]]').click()
+        _tab(driver, "City").click()
         # Freshness: when each new step appears on the map vs when the job wrote that step's metrics.
         delays: list[float] = []
         shown = _attr(driver, "vehicle-markers", "data-step")
