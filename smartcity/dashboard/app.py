@@ -17,7 +17,13 @@ from smartcity.dashboard.context import DashboardOptions, Readers, build_readers
 from smartcity.dashboard.feeds import events_per_second, per_topic, steps_frame
 from smartcity.dashboard.history import QueryChoice, convert_values, query_list, run_saved
 from smartcity.dashboard.orchestration import OrchestrationUnavailable, orchestration_state
-from smartcity.dashboard.render import city_deck, match_rates, vehicle_count
+from smartcity.dashboard.render import (
+    city_deck,
+    long_form,
+    match_rates,
+    sparkline_spec,
+    vehicle_count,
+)
 from smartcity.dashboard.track import read_track
 from smartcity.errors import SmartCityError
 
@@ -98,7 +104,7 @@ def pipeline(r: Readers) -> None:
     total_rate = float(now_rate.sum()) if len(now_rate) else 0.0
     st.markdown(f'<span id="events-per-second" data-value="{total_rate}"></span>', unsafe_allow_html=True)
     if not rates.empty:
-        st.line_chart(rates, height=160)
+        st.vega_lite_chart(long_form(rates), sparkline_spec("events/s"))
 
     totals = last.get("totals", {})
     topics = sorted({k.removeprefix("rows_in_") for k in totals if k.startswith("rows_in_")})
@@ -134,11 +140,12 @@ def pipeline(r: Readers) -> None:
     charts = pd.DataFrame(
         {"duration_s": history["duration_s"], "event_time_lag_s": history.get("event_time_lag_s")}
     )
-    st.line_chart(charts, height=160)
+    st.vega_lite_chart(long_form(charts), sparkline_spec("seconds"))
     late_steps = per_topic(frame, "late").sum(axis=1)
     late_steps.index = frame["ingest_time"]
-    st.caption("late events per step")
-    st.bar_chart(late_steps, height=120)
+    st.vega_lite_chart(
+        long_form(late_steps.to_frame("late events")), sparkline_spec("late", mark="bar", height=100)
+    )
 
     snap = r.snapshots.read().snapshot
     if snap is not None:

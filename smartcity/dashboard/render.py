@@ -217,3 +217,24 @@ def match_rates(snapshot: LiveSnapshot) -> dict[str, float]:
         "weather": float(v["weather_condition"].notna().mean()),
         "incident": float(v["incident_id"].notna().mean()),
     }
+
+
+def long_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """A time-indexed frame (one column per series) as rows of (time, series, value) for Vega-Lite."""
+    out = frame.copy()
+    out.index.name = "time"
+    return out.reset_index().melt(id_vars="time", var_name="series", value_name="value").dropna()
+
+
+def sparkline_spec(y_title: str, *, mark: str = "line", height: int = 140) -> dict[str, object]:
+    """A Vega-Lite spec for :func:`long_form` data. Given as a plain spec: Streamlit's built-in charts go
+    through Altair's schema validation, which costs more server time than the rest of a refresh."""
+    return {
+        "mark": {"type": mark, "tooltip": True},
+        "height": height,
+        "encoding": {
+            "x": {"field": "time", "type": "temporal", "title": None},
+            "y": {"field": "value", "type": "quantitative", "title": y_title},
+            "color": {"field": "series", "type": "nominal", "title": None},
+        },
+    }
