@@ -183,7 +183,7 @@ def city_deck(snapshot: LiveSnapshot, *, basemap: bool, track: pd.DataFrame | No
             id=VEHICLE_LAYER_ID,
             get_position=["longitude", "latitude"],
             get_radius=25,
-            radius_min_pixels=2,
+            radius_min_pixels=3,
             get_fill_color="color",
             pickable=True,
         ),

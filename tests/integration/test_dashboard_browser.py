@@ -32,7 +32,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TRIGGER_S = 2.0
 REFRESH_S = 2.0
 # Steps on a loaded 2-core machine can take far longer than the trigger: watch several of them.
-FRESHNESS_WINDOW_S = 300
+FRESHNESS_WINDOW_S = 900
 
 
 def _path(uri: str) -> Path:
@@ -144,7 +144,7 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
         driver = _browser()
         _wait(lambda: _get(driver, url), 60, "the dashboard to answer")
         # First the waiting state (no snapshot yet), or the map if the stream was already quicker.
-        _wait(lambda: snapshot_file.exists(), 600, "the first live snapshot")
+        _wait(lambda: snapshot_file.exists(), 1200, "the first live snapshot")
         _wait(
             lambda: (_attr(driver, "vehicle-markers", "data-count") or "0") != "0", 120, "vehicles on the map"
         )
@@ -159,22 +159,12 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_path / "dashboard.png", target)
 
-        _tab(driver, "Pipeline").click()
-        rate = _wait(
-            lambda: float(_attr(driver, "events-per-second", "data-value") or 0), 60, "events/s above zero"
-        )
-        assert rate > 0
-        driver.save_screenshot(str(tmp_path / "pipeline.png"))
-        assert simulator.poll() is None, "the simulator stopped before the checks"
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        _tab(driver, "City").click()
         # Freshness: when each new step appears on the map vs when the job wrote that step's metrics.
         delays: list[float] = []
         shown = _attr(driver, "vehicle-markers", "data-step")
         matched = 0
         deadline = time.monotonic() + FRESHNESS_WINDOW_S
-        while time.monotonic() < deadline and len(delays) < 5:
+        while time.monotonic() < deadline and len(delays) < 3:
             step = _attr(driver, "vehicle-markers", "data-step")
             if step and step != shown:
                 seen_at = time.time()
@@ -196,7 +186,16 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
         assert len(delays) >= 2, delays
         (tmp_path / "freshness.json").write_text(json.dumps({"delays_s": delays}))
         print(f"freshness: map shows a step {min(delays):.2f}-{max(delays):.2f} s after its metrics file")
-        assert max(delays) <= TRIGGER_S + 5, delays
+        _tab(driver, "Pipeline").click()
+        rate = _wait(
+            lambda: float(_attr(driver, "events-per-second", "data-value") or 0), 120, "events/s above zero"
+        )
+        assert rate > 0
+        driver.save_screenshot(str(tmp_path / "pipeline.png"))
+        assert simulator.poll() is None, "the simulator stopped before the checks"
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        assert max(delays) <= TRIGGER_S + 5, delays  # the freshness target
 
     finally:
         if driver is not None:
