@@ -11,7 +11,7 @@ new step, so nothing is served from the feed's cache), then:
   the City and Pipeline fragments, so this is an upper bound), no browser.
 
 Wall seconds and this process's CPU seconds are both printed: on a machine shared with other work the
-wall time includes waiting for a core.
+wall time includes waiting for a core, so the exit code follows the CPU seconds (the server's own work).
 
 Target: a refresh < 1 s of server time at 10,000 vehicles. The last line is a JSON object for scripts.
 
@@ -178,8 +178,12 @@ def main() -> int:
     )
     print(f"CPU seconds (this process): baseline {bc * 1000:.0f} ms, refresh {rc * 1000:.0f} ms per refresh")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    verdict = "ok" if r < TARGET_S else "MISSED"
-    print(f"refresh / baseline: {r / b:.1f}x; target refresh < {TARGET_S:.1f} s: {verdict}")
+    cpu_verdict = "ok" if rc < TARGET_S else "MISSED"
+    wall_verdict = "ok" if r < TARGET_S else "MISSED"
+    print(
+        f"refresh / baseline: {r / b:.1f}x wall, {rc / bc:.1f}x CPU; target refresh < {TARGET_S:.1f} s: "
+        f"CPU {cpu_verdict}, wall {wall_verdict}"
+    )
     print(
         json.dumps(
             {
@@ -195,7 +199,7 @@ def main() -> int:
             }
         )
     )
-    return 0 if r < TARGET_S else 1
+    return 0 if rc < TARGET_S else 1
 
 
 if __name__ == "__main__":
