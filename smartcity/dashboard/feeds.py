@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,18 +105,31 @@ class SnapshotRead:
 class SnapshotFeed:
     """The latest good snapshot of a lake; safe to share between sessions."""
 
-    def __init__(self, lake: LakeReader) -> None:
+    def __init__(
+        self, lake: LakeReader, clock: Callable[[], float] = time.monotonic, absent_for_s: float = 10.0
+    ) -> None:
         self.lake = lake
         self._lock = threading.Lock()
         self._version: str | None = None
         self._good: LiveSnapshot | None = None
         self._problem: str | None = None
+        self._clock = clock
+        # Replacing the object leaves it absent for an instant; absent this long, it was deleted (a new run
+        # cleared the lake) and the last snapshot is no longer the city's.
+        self._absent_for_s = absent_for_s
+        self._absent_since: float | None = None
 
     def read(self) -> SnapshotRead:
         with self._lock:
             version = self.lake.version(SNAPSHOT_KEY)
             if version is None:  # not yet published, or being replaced this instant
+                now = self._clock()
+                if self._absent_since is None:
+                    self._absent_since = now
+                elif now - self._absent_since >= self._absent_for_s:
+                    self._good, self._version, self._problem = None, None, None
                 return SnapshotRead(self._good, None)
+            self._absent_since = None
             if version != self._version:
                 data = self.lake.read(SNAPSHOT_KEY)
                 if data is None:

@@ -202,3 +202,19 @@ def test_feeds_start_over_when_the_lake_is_cleared(lake: Path) -> None:
     write_steps(lake, steps=2)  # a new run: step names start from 0 again
     assert [s["batch_id"] for s in metrics.read()] == [0, 1]
     assert quarantine.read() == {}
+
+
+def test_a_snapshot_gone_for_good_is_no_longer_shown(lake: Path) -> None:
+    from smartcity.dashboard.feeds import SnapshotFeed
+    from smartcity.dashboard.lake import LocalLake
+
+    now = [0.0]
+    feed = SnapshotFeed(LocalLake(lake), clock=lambda: now[0], absent_for_s=10)
+    write_snapshot(lake, vehicles=4, step=1)
+    assert feed.read().snapshot is not None
+    (lake / "_live" / "snapshot.json").unlink()
+    assert feed.read().snapshot is not None  # an instant without it: being replaced
+    now[0] = 9.0
+    assert feed.read().snapshot is not None
+    now[0] = 10.0
+    assert feed.read().snapshot is None  # gone this long: the lake was cleared
