@@ -40,6 +40,8 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.lock
 
 setup: $(VENV)/.installed $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/smartcity setup
+	@# Headless Chromium for the dashboard's browser test (Debian packages; the machine runs as root).
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
 demo: setup
 	$(BIN)/smartcity demo

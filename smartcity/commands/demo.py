@@ -21,6 +21,7 @@ from smartcity.commands._common import (
     quiet_libraries,
     settings_from,
 )
+from smartcity.commands.dashboard import DashboardDuring
 from smartcity.config import Settings
 from smartcity.demo.board import stage_view
 from smartcity.demo.flow import DemoConfig
@@ -111,7 +112,7 @@ def _demo(args: argparse.Namespace) -> int:
     console = Console()
     with quiet_libraries(settings, "demo") as run:
         console.print(f"smartcity demo: library logs of this run in {run.directory}", highlight=False)
-        ok = _run_stages(console, settings, config)
+        ok = _run_stages(console, settings, config, dashboard=args.dashboard)
     console.print(
         "demo OK: every reconciliation line holds" if ok else "demo FAILED: see the lines marked ✗ above",
         style="bold green" if ok else "bold red",
@@ -119,7 +120,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _run_stages(console: Console, settings: Settings, config: DemoConfig) -> bool:
+def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, dashboard: bool) -> bool:
     """The demo's stages, report and closing hints; True when every reconciliation line holds."""
     from smartcity.demo.flow import data_locations, run_demo
     from smartcity.demo.reconcile import reconcile
@@ -130,6 +131,7 @@ def _run_stages(console: Console, settings: Settings, config: DemoConfig) -> boo
     stack = LocalStack(settings)
     was_up = stack.is_up()
     ok = False
+    live_dashboard = DashboardDuring.start(settings) if dashboard else None
     try:
         with stage_view(console, "smartcity demo") as progress:
             result = run_demo(settings, config, progress)
@@ -146,6 +148,8 @@ def _run_stages(console: Console, settings: Settings, config: DemoConfig) -> boo
         raise
     finally:
         _stop_spark()
+        if live_dashboard is not None:
+            live_dashboard.stop()
         if not was_up:
             stack.down()
         where = data_locations(settings)
@@ -179,6 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconciliation lines hold.",
     )
     add_stack_options(p)
+    p.add_argument("--dashboard", action="store_true", help="open the live dashboard during the demo")
     defaults = {f.name: f.default for f in fields(DemoConfig)}
     for option in DEMO_OPTIONS:
         default = defaults[option.field]

@@ -26,6 +26,7 @@ from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.live import publish_live
 from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
@@ -149,6 +150,7 @@ class StreamJob:
             namespace=self.cfg.cloudwatch_namespace,
             job_name=self.job_name,
         )
+        publish_live(self.fs, self.lake, commit, plan, written, metrics)
         return metrics
 
     def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: WatermarkClock) -> DataFrame:

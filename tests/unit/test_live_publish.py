@@ -1,0 +1,177 @@
+"""publish_live on Spark frames shaped as a step holds them: one Spark job, the snapshot object replaced
+whole, the step's traffic files found through its sink record, and a failure that never reaches the step."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import Row
+
+from smartcity.config import Stream
+from smartcity.contract import raw_columns, spark_schema
+from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.live import publish_live, snapshot_uri
+from smartcity.stream.metrics import BatchMetrics
+from smartcity.stream.settings import StreamSettings
+from smartcity.stream.sink import StepCommit
+from smartcity.stream.step import STATE_COLUMNS, Clock, JudgedCounts, StepPlan
+from smartcity.stream.stepid import StepId
+from smartcity.stream.store import WrittenSegment
+
+pytestmark = pytest.mark.unit
+
+T = datetime(2026, 12, 1, 11, 0, 0, tzinfo=UTC)
+
+
+def _state(spark, kind: str, rows: list[dict]):
+    raw = {
+        "vehicle": Stream.VEHICLE,
+        "gps": Stream.GPS,
+        "weather": Stream.WEATHER,
+        "emergency": Stream.EMERGENCY,
+    }[kind]
+    fields = {f.name: f for f in spark_schema(raw_columns(raw)).fields}
+    from pyspark.sql import types as T_
+
+    schema = T_.StructType([T_.StructField(c, fields[c].dataType, True) for c in STATE_COLUMNS[kind]])
+    return spark.createDataFrame([Row(**{c: r.get(c) for c in STATE_COLUMNS[kind]}) for r in rows], schema)
+
+
+def _step(spark, tmp_path: Path, traffic_rows: int):
+    lake, checkpoint = (tmp_path / "lake").as_uri(), (tmp_path / "ckpt").as_uri()
+    fs = LakeFS(spark)
+    commit = StepCommit(fs, lake, checkpoint, StepId(7))
+    files = []
+    if traffic_rows:
+        traffic_dir = tmp_path / "lake" / "raw" / "traffic" / "dt=2026-12-01" / "hour=11"
+        spark.createDataFrame(
+            [
+                Row(
+                    id=f"t{i}",
+                    device_id="d",
+                    event_time=T,
+                    camera_id=f"cam-{i % 2}",
+                    latitude=51.5,
+                    longitude=-0.1,
+                )
+                for i in range(traffic_rows)
+            ]
+        ).coalesce(1).write.parquet(str(traffic_dir / "_tmp"))
+        part = next((traffic_dir / "_tmp").glob("*.parquet"))
+        final = traffic_dir / "part-000000000007-batch-00000.snappy.parquet"
+        part.rename(final)
+        files.append(f"file://{final}")  # as the job names files (join_uri), "=" unescaped
+    fs.write_text(
+        commit.record_uri, json.dumps({"step": commit.step.key, "ingest_time": T.isoformat(), "files": files})
+    )
+    vehicles = _state(
+        spark,
+        "vehicle",
+        [
+            {
+                "id": "v1",
+                "device_id": "a",
+                "event_time": T,
+                "latitude": 51.5,
+                "longitude": -0.1,
+                "cell_id": "1030:-2",
+                "speed": 10.0,
+            },
+            {
+                "id": "v2",
+                "device_id": "a",
+                "event_time": T.replace(second=5),
+                "latitude": 51.51,
+                "longitude": -0.1,
+                "cell_id": "1030:-2",
+                "speed": 20.0,
+            },
+            {
+                "id": "v3",
+                "device_id": "b",
+                "event_time": T,
+                "latitude": 51.52,
+                "longitude": -0.1,
+                "cell_id": "1030:-2",
+                "speed": 30.0,
+            },
+        ],
+    )
+    weather = _state(
+        spark,
+        "weather",
+        [
+            {
+                "id": "w1",
+                "device_id": "ws",
+                "event_time": T.replace(minute=0, second=0),
+                "cell_id": "1030:-2",
+                "weather_condition": "Rain",
+                "temperature": 5.0,
+                "precipitation": 1.0,
+            }
+        ],
+    )
+    emergency = _state(
+        spark,
+        "emergency",
+        [
+            {
+                "id": "e1",
+                "incident_id": "inc",
+                "type": "Fire",
+                "event_time": T,
+                "latitude": 51.5,
+                "longitude": -0.1,
+                "status": "Active",
+            }
+        ],
+    )
+    empty = {k: _state(spark, k, []) for k in ("vehicle", "weather", "emergency")}
+    plan = StepPlan(
+        None,
+        Clock(),
+        {},
+        JudgedCounts(),
+        {"weather": weather, "emergency": empty["emergency"]},
+        {},
+        None,
+        StreamSettings(),
+    )  # type: ignore[arg-type]
+    written = WrittenSegment(
+        {"vehicle": vehicles, "weather": empty["weather"], "emergency": emergency}, {}, {}
+    )
+    metrics = BatchMetrics(
+        batch_id=7, flush=False, ingest_time=T.isoformat(), max_event_time=T.replace(second=5).isoformat()
+    )
+    return fs, lake, commit, plan, written, metrics
+
+
+def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Path) -> None:
+    fs, lake, commit, plan, written, metrics = _step(spark, tmp_path, traffic_rows=4)
+    publish_live(fs, lake, commit, plan, written, metrics)  # warm-up: the Python worker, compiled plans
+    snap = publish_live(fs, lake, commit, plan, written, metrics)
+    assert snap is not None
+    assert snap["cost"]["spark_jobs"] == 1
+    stored = json.loads(Path(snapshot_uri(lake).removeprefix("file://")).read_text())
+    assert stored == snap
+    v = stored["vehicles"]
+    assert dict(zip(v["device_id"], v["speed"], strict=True)) == {"a": 20.0, "b": 30.0}
+    # b is 2.2 km from the incident (outside the radius); a, at its latest position, 1.1 km.
+    assert v["weather_condition"] == ["Rain", "Rain"] and v["incident_id"] == ["inc", None]
+    assert stored["cameras"]["camera_id"] == ["cam-0", "cam-1"]
+    assert stored["incidents"]["incident_id"] == ["inc"]
+    assert not list((tmp_path / "lake" / "_live").glob("*.tmp"))
+
+
+def test_a_failing_publish_is_logged_not_raised(
+    spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs, lake, commit, _, written, metrics = _step(spark, tmp_path, traffic_rows=0)
+    broken = StepPlan(None, Clock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
+    assert publish_live(fs, lake, commit, broken, written, metrics) is None
+    assert "live snapshot of step" in caplog.text
+    assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
