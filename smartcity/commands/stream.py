@@ -24,7 +24,7 @@ from smartcity.commands._common import (
 )
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError, StackError, UsageError
-from smartcity.local import runlog
+from smartcity.simulate.sinks import KAFKA_CLIENT_LOGGER
 from smartcity.stream.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def require_kafka(settings: Settings, timeout_s: float = KAFKA_CHECK_TIMEOUT_S) 
     conf = {
         "bootstrap.servers": address,
         "socket.timeout.ms": int(timeout_s * 1000),
-        "logger": logging.getLogger(runlog.KAFKA_CLIENT_LOGGER),
+        "logger": logging.getLogger(KAFKA_CLIENT_LOGGER),
     }
     if settings.kafka.auth == "msk_iam":
         from smartcity.simulate.sinks import kafka_config

@@ -17,6 +17,7 @@ from smartcity.errors import StackError
 from smartcity.local import jvm, runlog
 from smartcity.local.component import Component
 from smartcity.local.process import ProcessRecord, port_accepts, spawn, wait_until
+from smartcity.simulate.sinks import KAFKA_CLIENT_LOGGER
 
 # The broker's own log: in the run directory of the ``up`` that started it, size-capped and rotated.
 LOG4J = """\
@@ -150,7 +151,7 @@ class KafkaBroker(Component):
             {
                 "bootstrap.servers": f"127.0.0.1:{self.port}",
                 "socket.timeout.ms": 5000,
-                "logger": logging.getLogger(runlog.KAFKA_CLIENT_LOGGER),
+                "logger": logging.getLogger(KAFKA_CLIENT_LOGGER),
             }
         )
 

@@ -30,8 +30,6 @@ MAX_LOG_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 2
 # Loggers whose INFO lines are per call (py4j logs every callback from the JVM): warnings only.
 QUIETER_LOGGERS = ("py4j",)
-# The logger the Kafka clients (librdkafka) log through: its lines go to the run's log, not stderr.
-KAFKA_CLIENT_LOGGER = "smartcity.kafka.client"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from typing import Any
 
 from smartcity.config import Settings, Stream
 from smartcity.errors import StackError
-from smartcity.local.runlog import KAFKA_CLIENT_LOGGER
 from smartcity.simulate.faults import CATEGORIES
+
+# The logger the Kafka clients (librdkafka) log through: the run log routes it to a file, not stderr.
+KAFKA_CLIENT_LOGGER = "smartcity.kafka.client"
 
 # Producer tuning (docs/simulator.md, Producer): lz4 for the least CPU per byte; linger lets batches
 # fill; the queue is large enough that produce() rarely blocks.

@@ -12,6 +12,7 @@ import pytest
 
 from smartcity.local import runlog
 from smartcity.local.process import spawn, stop
+from smartcity.simulate.sinks import KAFKA_CLIENT_LOGGER
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +29,7 @@ def test_native_output_goes_to_the_run_log_and_the_product_keeps_the_terminal(
     with runlog.native_output_to(run, "demo") as native, runlog.python_logging_to(run, "demo") as python:
         # A child process (as Spark's JVM is) writes to descriptor 2; librdkafka logs through logging.
         subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('WARN Utils: chatter\\n')"])
-        logging.getLogger(runlog.KAFKA_CLIENT_LOGGER).warning("Coordinator load in progress")
+        logging.getLogger(KAFKA_CLIENT_LOGGER).warning("Coordinator load in progress")
         print("smartcity: the product's own line", file=sys.stderr)
     terminal = capfd.readouterr().err
     assert terminal == "smartcity: the product's own line\n"

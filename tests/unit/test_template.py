@@ -751,6 +751,29 @@ def _str_consts(node: ast.AST) -> set[str]:
     return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
+def _imported_strings(tree: ast.Module) -> dict[str, str]:
+    """The string constants a handler imports from the package (metric and dimension names live there)."""
+    import importlib
+
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smartcity"):
+            module = importlib.import_module(node.module or "")
+            for alias in node.names:
+                value = getattr(module, alias.name, None)
+                if isinstance(value, str):
+                    out[alias.asname or alias.name] = value
+    return out
+
+
+def _name_of(node: ast.AST, strings: dict[str, str]) -> str:
+    """A metric or dimension name argument: a literal or a constant imported from the package."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    assert isinstance(node, ast.Name) and node.id in strings, f"unresolvable name: {ast.dump(node)}"
+    return strings[node.id]
+
+
 def _alert_kinds() -> set[str]:
     """Every ``kind`` an ``Alert(...)`` in alerts.py can get: string literals in the argument, or the
     module-level or class-level (e.g. an Enum's) constants it names."""
@@ -784,7 +807,9 @@ def _powertools_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict
     for fn in functions(template).values():
         app = ROOT / fn["Properties"]["CodeUri"] / "app.py"
         service = fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        for func in ast.walk(ast.parse(app.read_text())):
+        tree = ast.parse(app.read_text())
+        strings = _imported_strings(tree)
+        for func in ast.walk(tree):
             if not isinstance(func, ast.FunctionDef):
                 continue
             dims: dict[str, set[str]] = {"service": {service}}
@@ -795,7 +820,7 @@ def _powertools_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict
             for call in calls:
                 kw = {k.arg: k.value for k in call.keywords}
                 if call.func.attr == "add_dimension":
-                    dim = kw["name"].value  # type: ignore[attr-defined]
+                    dim = _name_of(kw["name"], strings)
                     value = kw["value"]
                     values = (
                         _alert_kinds()
@@ -804,7 +829,7 @@ def _powertools_emissions(template: dict[str, Any]) -> list[tuple[str, str, dict
                     )
                     dims[dim] = values
                 elif call.func.attr == "add_metric":
-                    out.append((namespace["Fn::Sub"], kw["name"].value, dict(dims)))  # type: ignore[attr-defined]
+                    out.append((namespace["Fn::Sub"], _name_of(kw["name"], strings), dict(dims)))
     return out
 
 
