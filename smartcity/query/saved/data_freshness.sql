@@ -2,7 +2,7 @@
 -- Parameter: first_day date: the first UTC day read (the dt partition: event day, ingest day for quarantine)
 -- Parameter: last_day date: the last UTC day read, included
 WITH times AS (
-  SELECT 'raw_vehicle' AS table_name, event_time AS latest_time, dt FROM raw_vehicle
+  SELECT 'raw_vehicle' AS table_name, event_time AS row_time, dt FROM raw_vehicle
   UNION ALL SELECT 'raw_gps', event_time, dt FROM raw_gps
   UNION ALL SELECT 'raw_traffic', event_time, dt FROM raw_traffic
   UNION ALL SELECT 'raw_weather', event_time, dt FROM raw_weather
@@ -11,7 +11,7 @@ WITH times AS (
   UNION ALL SELECT 'quarantine', ingest_time, dt FROM quarantine
 ),
 latest AS (
-  SELECT table_name, max(latest_time) AS latest_time
+  SELECT table_name, max(row_time) AS latest_time
   FROM times
   WHERE dt BETWEEN CAST(CAST(? AS date) AS varchar) AND CAST(CAST(? AS date) AS varchar)
   GROUP BY table_name
