@@ -37,10 +37,10 @@ def _date(text: str) -> date:
 
 
 # Each type: how a command-line value becomes the Python value DuckDB binds, the example shown in errors,
-# and the widest value on each side (a range covering every partition).
+# and the widest value on each side (a range covering every partition: the lake holds nothing before 1900).
 _TYPES: dict[str, tuple[Callable[[str], Any], str, Any, Any]] = {
-    "timestamp": (_timestamp, "2024-05-01T10:00", datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)),
-    "date": (_date, "2024-05-01", date(1, 1, 1), date(9999, 12, 31)),
+    "timestamp": (_timestamp, "2024-05-01T10:00", datetime(1900, 1, 1), datetime(9999, 12, 31, 23, 59, 59)),
+    "date": (_date, "2024-05-01", date(1900, 1, 1), date(9999, 12, 31)),
 }
 
 
