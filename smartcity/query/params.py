@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlglot import exp
 
@@ -22,25 +22,35 @@ from smartcity.errors import UsageError
 PARAMETER_PREFIX = "-- Parameter:"
 # A time range is two parameters named first_<unit> and last_<unit>, both bounds included.
 FIRST, LAST = "first_", "last_"
-_DECLARATION = re.compile(r"--\s*Parameter:\s*([a-z_][a-z0-9_]*)\s+([a-z]+)\s*:\s*(\S.*)$")
+_DECLARATION = re.compile(re.escape(PARAMETER_PREFIX) + r"\s*([a-z_][a-z0-9_]*)\s+([a-z]+)\s*:\s*(\S.*)$")
+
+
+class _Rejected(ValueError):
+    """A value that parses but is not acceptable; the message says what is expected instead."""
 
 
 def _timestamp(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is not None:
-        raise ValueError("a zone-less UTC instant (Athena's timestamp has no zone)")
+        raise _Rejected("a zone-less UTC instant (Athena's timestamp has no zone)")
     return value
 
 
-def _date(text: str) -> date:
-    return date.fromisoformat(text)
+class _ParameterType(NamedTuple):
+    """How a command-line value becomes the Python value DuckDB binds, the example shown in errors, and the
+    widest value on each side (a range covering every partition: the lake holds nothing before 1900)."""
+
+    parse: Callable[[str], Any]
+    example: str
+    earliest: Any
+    latest: Any
 
 
-# Each type: how a command-line value becomes the Python value DuckDB binds, the example shown in errors,
-# and the widest value on each side (a range covering every partition: the lake holds nothing before 1900).
-_TYPES: dict[str, tuple[Callable[[str], Any], str, Any, Any]] = {
-    "timestamp": (_timestamp, "2024-05-01T10:00", datetime(1900, 1, 1), datetime(9999, 12, 31, 23, 59, 59)),
-    "date": (_date, "2024-05-01", date(1900, 1, 1), date(9999, 12, 31)),
+_TYPES: dict[str, _ParameterType] = {
+    "timestamp": _ParameterType(
+        _timestamp, "2024-05-01T10:00", datetime(1900, 1, 1), datetime(9999, 12, 31, 23, 59, 59)
+    ),
+    "date": _ParameterType(date.fromisoformat, "2024-05-01", date(1900, 1, 1), date(9999, 12, 31)),
 }
 
 
@@ -54,16 +64,16 @@ class QueryParameter:
 
     @property
     def signature(self) -> str:
-        return f"{self.name} ({self.type}, e.g. {_TYPES[self.type][1]})"
+        return f"{self.name} ({self.type}, e.g. {_TYPES[self.type].example})"
 
     def convert(self, text: str) -> Any:
         """The command-line text as the value DuckDB binds; a one-line error naming the expected type."""
-        parse = _TYPES[self.type][0]
         try:
-            return parse(text)
-        except ValueError as exc:
-            hint = f": {exc}" if "zone" in str(exc) else ""
-            raise UsageError(f"parameter {self.signature}: cannot read {text!r}{hint}") from None
+            return _TYPES[self.type].parse(text)
+        except _Rejected as exc:
+            raise UsageError(f"parameter {self.signature}: cannot read {text!r}: {exc}") from None
+        except ValueError:
+            raise UsageError(f"parameter {self.signature}: cannot read {text!r}") from None
 
 
 def declared_parameters(sql: str) -> tuple[QueryParameter, ...]:
@@ -147,9 +157,9 @@ def widest_values(parameters: Sequence[QueryParameter]) -> list[Any]:
     values = []
     for p in parameters:
         if p.name.startswith(FIRST):
-            values.append(_TYPES[p.type][2])
+            values.append(_TYPES[p.type].earliest)
         elif p.name.startswith(LAST):
-            values.append(_TYPES[p.type][3])
+            values.append(_TYPES[p.type].latest)
         else:
             raise UsageError(f"parameter {p.name} is not a range bound ({FIRST}*, {LAST}*): no widest value")
     return values
