@@ -203,8 +203,13 @@ def main() -> int:
             ok = d < TARGET_S
         met.append(ok)
         print(
-            f"{name:<32} {setup:>7.3f}s {d1:>8.3f}s {d:>7.3f}s {dn:>7.3f}s {s1:>9.3f}s {s:>7.3f}s"
-            f" {s / d:>6.1f}x {rows:>6}  {'ok  ' if ok else 'MISS'}    {_verdict(same)}"
+            f"{name:<32} {setup:>7.3f}s {d1:>8.3f}s {d:>7.3f}s {dn:>7.3f}s"
+            + (
+                f" {s1:>9.3f}s {s:>7.3f}s {s / d:>6.1f}x"
+                if same is not None
+                else f" {'-':>10} {'-':>8} {'-':>7}"
+            )
+            + f" {rows:>6}  {'ok  ' if ok else 'MISS'}    {_verdict(same)}"
         )
     ratios = [r[6] / r[3] for r in results if r[8] is not None]
     others = [r[3] for r in results if r[0] != DISTINCT_QUERY]
