@@ -43,8 +43,11 @@ def saved_queries() -> dict[str, SavedQuery]:
         first = sql.splitlines()[0] if sql else ""
         if not first.startswith(_QUESTION):
             raise ValueError(f"saved query {name} must start with a '{_QUESTION} ...' comment line")
-        parameters = declared_parameters(sql)
-        check_declared(parse(sql), parameters)
+        try:
+            parameters = declared_parameters(sql)
+            check_declared(parse(sql), parameters)
+        except UsageError as exc:
+            raise ValueError(f"saved query {name}: {exc}") from None
         out[name] = SavedQuery(name, first[len(_QUESTION) :].strip(), sql, parameters)
     return out
 
