@@ -9,6 +9,8 @@ from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.errors import UsageError
 from smartcity.query import run_query, saved_queries, saved_query
 from smartcity.query.output import FORMATS
+from smartcity.query.params import bind, check_declared, declared_parameters
+from smartcity.query.transpile import parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_instant,
         help="pin now()/current_timestamp to this UTC instant (ISO-8601) for reproducible results",
     )
-    parser.add_argument("--list", action="store_true", help="list the saved queries and their questions")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a value for the query's next '?' (repeat, in order), or NAME=VALUE; see --list for each"
+        " query's parameters",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the saved queries, their questions and parameters"
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -45,11 +57,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         for q in saved_queries().values():
             print(f"{q.name:<32} {q.question}")
+            for p in q.parameters:
+                print(f"{'':<32}   --param {p.name}=<{p.type}>: {p.description}")
         return 0
     if bool(args.name) == bool(args.sql):
         raise UsageError("give either a saved query NAME or --sql, not both and not neither")
-    sql = args.sql if args.sql else saved_query(args.name).sql
-    result = run_query(settings_from(args), sql, reference_time=args.at, execute=not args.explain)
+    if args.sql:
+        sql, label = args.sql, "the query"
+        parameters = declared_parameters(sql)
+        check_declared(parse(sql), parameters)
+    else:
+        saved = saved_query(args.name)
+        sql, label, parameters = saved.sql, saved.name, saved.parameters
+    # --explain translates without running, so it needs no values; given ones are still checked.
+    values = bind(label, parameters, args.param) if args.param or not args.explain else []
+    result = run_query(
+        settings_from(args), sql, reference_time=args.at, execute=not args.explain, params=values
+    )
     if args.explain:
         print(result.transpiled.duckdb_sql)
         for t in result.tables.values():

@@ -69,13 +69,14 @@ def _same(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
 
 def compare_all(settings: Settings) -> list[Comparison]:
     from smartcity.query.engine import run_query
+    from smartcity.query.params import widest_values
     from smartcity.query.saved import saved_query
 
     out = []
     with psycopg.connect(settings.warehouse_dsn) as conn:
         for name, view_sql in PAIRS:
             saved = saved_query(name)
-            athena = run_query(settings, saved.sql)
+            athena = run_query(settings, saved.sql, params=widest_values(saved.parameters))
             rows = [tuple(r) for r in conn.execute(view_sql).fetchall()]
             out.append(
                 Comparison(name, saved.question, list(athena.columns), [tuple(r) for r in athena.rows], rows)

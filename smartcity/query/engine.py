@@ -10,6 +10,7 @@ extension cannot be installed offline).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from smartcity.catalog.crawler import catalog_errors, glue_client
 from smartcity.catalog.exclusions import is_hidden
 from smartcity.catalog.lake import Lake, open_lake
 from smartcity.config import Settings
-from smartcity.errors import SmartCityError
+from smartcity.errors import SmartCityError, UsageError
 from smartcity.query.resolve import ResolvedTable, resolve_tables, sqlglot_schema
 from smartcity.query.transpile import Transpiled, parse, referenced_tables, transpile
 
@@ -166,9 +167,15 @@ class PreparedQuery:
     tables: dict[tuple[str, str], ResolvedTable]
     files: dict[str, int]
 
-    def execute(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run the query with ``params`` bound to its ``?`` in order (DuckDB prepared-statement values)."""
+        expected = self.transpiled.placeholders
+        if len(params) != expected:
+            raise UsageError(
+                f"the query takes {expected} parameter value(s) ('?' placeholders), got {len(params)}"
+            )
         try:
-            cursor = self.con.execute(self.transpiled.duckdb_sql)
+            cursor = self.con.execute(self.transpiled.duckdb_sql, list(params))
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
             raise SmartCityError(f"DuckDB could not run the translated query: {message}") from None
@@ -219,14 +226,16 @@ def run_query(
     reference_time: datetime | None = None,
     glue: Any = None,
     execute: bool = True,
+    params: Sequence[Any] = (),
 ) -> QueryResult:
-    """Resolve, transpile and (unless ``execute`` is False, for ``--explain``) run one Athena query."""
+    """Resolve, transpile and (unless ``execute`` is False, for ``--explain``) run one Athena query, its
+    ``?`` placeholders bound to ``params`` in order."""
     if not execute:
         transpiled, tables = translate(settings, sql, reference_time=reference_time, glue=glue)
         return QueryResult([], [], transpiled, tables, {})
     prepared = prepare(settings, sql, reference_time=reference_time, glue=glue)
     try:
-        columns, rows = prepared.execute()
+        columns, rows = prepared.execute(params)
     finally:
         prepared.close()
     return QueryResult(columns, rows, prepared.transpiled, prepared.tables, prepared.files)

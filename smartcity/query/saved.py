@@ -3,7 +3,9 @@
 The files are the single source: ``smartcity query NAME`` runs them locally, and the template's
 ``AWS::Athena::NamedQuery`` resources carry the same text (a template test compares the strings with
 ``saved_queries()``). Table names are unqualified: the NamedQuery's ``Database`` (and locally
-``settings.catalog_database``) supplies the database, which is configurable.
+``settings.catalog_database``) supplies the database, which is configurable. A query that would read a
+whole table takes a time range as Athena execution parameters (``?``), declared in its header
+(``smartcity.query.params``); a file whose declarations do not match its placeholders does not load.
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ from dataclasses import dataclass
 from importlib import resources
 
 from smartcity.errors import UsageError
+from smartcity.query.params import QueryParameter, check_declared, declared_parameters
+from smartcity.query.transpile import parse
 
 _QUESTION = "-- Question:"
 
 
 @dataclass(frozen=True)
 class SavedQuery:
-    """``sql`` is the file's exact text (header comment included), the NamedQuery's ``QueryString``."""
+    """``sql`` is the file's exact text (header comment included), the NamedQuery's ``QueryString``;
+    ``parameters`` are its ``-- Parameter:`` declarations, one per ``?`` in order."""
 
     name: str
     question: str
     sql: str
+    parameters: tuple[QueryParameter, ...] = ()
 
 
 def saved_queries() -> dict[str, SavedQuery]:
@@ -37,7 +43,12 @@ def saved_queries() -> dict[str, SavedQuery]:
         first = sql.splitlines()[0] if sql else ""
         if not first.startswith(_QUESTION):
             raise ValueError(f"saved query {name} must start with a '{_QUESTION} ...' comment line")
-        out[name] = SavedQuery(name=name, question=first[len(_QUESTION) :].strip(), sql=sql)
+        try:
+            parameters = declared_parameters(sql)
+            check_declared(parse(sql), parameters)
+        except UsageError as exc:
+            raise ValueError(f"saved query {name}: {exc}") from None
+        out[name] = SavedQuery(name, first[len(_QUESTION) :].strip(), sql, parameters)
     return out
 
 

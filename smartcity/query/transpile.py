@@ -21,6 +21,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
 from smartcity.errors import SmartCityError
+from smartcity.query.params import placeholder_count
 
 READ = "athena"
 WRITE = "duckdb"
@@ -52,11 +53,13 @@ class TranspileError(SmartCityError):
 
 @dataclass
 class Transpiled:
-    """The DuckDB SQL and the catalog tables the query reads, as ``(database or None, table)``."""
+    """The DuckDB SQL, the catalog tables the query reads (``(database or None, table)``) and how many
+    ``?`` parameters it takes (they stay ``?`` in the DuckDB SQL, bound when it runs)."""
 
     athena_sql: str
     duckdb_sql: str
     tables: list[tuple[str | None, str]] = field(default_factory=list)
+    placeholders: int = 0
 
 
 def parse(sql: str) -> exp.Expression:
@@ -186,6 +189,7 @@ def transpile(
     tree = parse(sql)
     check_supported(tree)
     tables = referenced_tables(tree)
+    placeholders = placeholder_count(tree)
     if reference_time is not None:
         tree = _pin_now(tree, reference_time)
     _name_outputs(tree)
@@ -211,4 +215,4 @@ def transpile(
         out = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as exc:
         raise TranspileError(f"cannot translate to {write}: {exc}") from None
-    return Transpiled(athena_sql=sql, duckdb_sql=out, tables=tables)
+    return Transpiled(athena_sql=sql, duckdb_sql=out, tables=tables, placeholders=placeholders)

@@ -6,6 +6,7 @@ the same layout (with Spark's litter), written where the stack's settings point.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,8 +30,11 @@ def test_crawl_and_query_a_local_lake_through_the_moto_server(stack) -> None:
     assert {t.table for t in first.tables if t.status == "created"} == {t.name for t in LAKE_TABLES}
     assert crawl(settings).changes == 0
 
-    rows = run_query(settings, saved_queries()["vehicles_per_hour"].sql).rows
+    sql = saved_queries()["vehicles_per_hour"].sql
+    rows = run_query(settings, sql, params=[datetime(2024, 5, 1, 0), datetime(2024, 5, 1, 1)]).rows
     assert sum(r[2] for r in rows) == lake.rows["raw_vehicle"]
+    second = run_query(settings, sql, params=[datetime(2024, 5, 1, 1), datetime(2024, 5, 1, 1)]).rows
+    assert second == [rows[1]] and rows[1][:2] == ("2024-05-01", "01")
 
 
 def test_crawl_and_query_an_s3_lake_on_moto(stack, tmp_path: Path) -> None:
@@ -56,3 +60,6 @@ def test_crawl_and_query_an_s3_lake_on_moto(stack, tmp_path: Path) -> None:
         settings, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM vehicle_enriched"
     ).rows
     assert rows == [(lake.rows["vehicle_enriched"], lake.rows["vehicle_enriched"])]
+    hour = [datetime(2024, 5, 1, 0), datetime(2024, 5, 1, 0)]
+    rows = run_query(settings, saved_queries()["vehicles_per_hour"].sql, params=hour).rows
+    assert rows[0][:3] == ("2024-05-01", "00", lake.rows["raw_vehicle"]) and len(rows) == 1

@@ -16,6 +16,7 @@ import pytest
 
 from smartcity.config import Settings
 from smartcity.query.engine import run_query
+from smartcity.query.params import widest_values
 from smartcity.query.saved import saved_query
 from smartcity.warehouse.loader import run_load
 from tests.integration.test_load import fresh_warehouse, lake_dir, write_hour
@@ -73,7 +74,8 @@ def same(a: list[tuple], b: list[tuple]) -> None:
     ],
 )
 def test_view_matches_saved_athena_query(loaded: Settings, name: str, sql: str) -> None:
-    athena = run_query(loaded, saved_query(name).sql)
+    saved = saved_query(name)
+    athena = run_query(loaded, saved.sql, params=widest_values(saved.parameters))
     rows = [tuple(r) for r in athena.rows]
     if name == "weather_coverage_per_hour":  # Athena's partition columns are strings: dt, hour
         rows = [(r[0], int(r[1]), *r[2:]) for r in rows]

@@ -61,7 +61,8 @@ def test_missing_table_is_a_clear_error(env) -> None:
 
 
 def test_cli_formats_and_explain(env, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["query", "vehicles_per_hour", "--format", "json"]) == 0
+    hours = ["--param", "2024-05-01T00:00", "--param", "2024-05-01T00:00"]
+    assert main(["query", "vehicles_per_hour", *hours, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data and set(data[0]) == {"dt", "hour", "events", "vehicles"}
     assert main(["query", "--sql", "SELECT count(*) FROM raw_gps", "--format", "csv"]) == 0
