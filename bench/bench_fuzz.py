@@ -21,12 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the generator lives with the tests
 
-from tests.hostile_messages import Hostile, hostile_messages
+from tests.hostile_messages import Hostile, draw_batches
 from tests.unit.test_contract_fuzz import check_verdicts, judge_all
 
 
@@ -43,19 +40,8 @@ def main() -> int:
     judged_bytes = 0
     started = time.perf_counter()
 
-    @settings(
-        max_examples=10**9,  # stopped by the message count, not by Hypothesis
-        phases=[Phase.generate],
-        deadline=None,
-        database=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.lists(hostile_messages(), min_size=1, max_size=args.batch))
     def fuzz(messages: list[Hostile]) -> None:
         nonlocal judged_s, judged_bytes
-        if counts["messages"] >= args.messages:
-            return
         t0 = time.perf_counter()
         try:
             out = judge_all(messages)
@@ -75,14 +61,12 @@ def main() -> int:
             counts["valid" if error is None else f"rejected {error.split(':')[0]}"] += 1
             if message.shape != message.topic_stream:
                 counts["another stream's event on the topic"] += 1
-            if message.value is not None and len(message.value) >= 1024 * 1024:
+            if message.value is None:
+                counts["tombstones"] += 1
+            elif len(message.value) >= 1024 * 1024:
                 counts["payloads of 1 MiB or more"] += 1
 
-    if args.seed is not None:
-        fuzz = seed(args.seed)(fuzz)
-    # Hypothesis ends a run after max_examples or when it stops finding new inputs; loop until enough.
-    while counts["messages"] < args.messages:
-        fuzz()
+    draw_batches(fuzz, args.messages, seed=args.seed, batch=args.batch)
     wall = time.perf_counter() - started
     n = counts["messages"]
     for key, value in sorted(counts.items()):

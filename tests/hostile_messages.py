@@ -13,10 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as fixed_seed
 from hypothesis import strategies as st
 
 from smartcity.config import Stream
@@ -251,3 +254,45 @@ def hostile_messages(draw: st.DrawFn) -> Hostile:
     if not isinstance(event, dict):
         return Hostile(topic_stream, shape, _utf8(json.dumps(event, allow_nan=True)))
     return Hostile(topic_stream, shape, draw(damaged_bytes(event)))
+
+
+def draw_batches(
+    on_batch: Callable[[list[Hostile]], None], messages: int, *, seed: int | None, batch: int = 8
+) -> None:
+    """Call ``on_batch`` with generated batches of 1..``batch`` messages until ``messages`` were drawn.
+
+    Hypothesis's generate phase only, in rounds sized to what is still missing (a round cannot be
+    stopped early without reporting a failure); with a ``seed``, round r uses seed + r, so the same seed
+    draws the same messages.
+    """
+    drawn = 0
+    rounds = 0
+    while drawn < messages:
+        wanted = math.ceil((messages - drawn) * 2 / (batch + 1))
+
+        @settings(
+            max_examples=max(wanted, 1),
+            phases=[Phase.generate],
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.lists(hostile_messages(), min_size=1, max_size=batch))
+        def round_(found: list[Hostile]) -> None:
+            nonlocal drawn
+            if drawn < messages:
+                on_batch(found)
+                drawn += len(found)
+
+        if seed is not None:
+            round_ = fixed_seed(seed + rounds)(round_)
+        round_()
+        rounds += 1
+
+
+def sample(messages: int, seed: int, batch: int = 8) -> list[Hostile]:
+    """A fixed sample of ``messages`` generated messages: the same list for the same seed (and
+    Hypothesis version), for tests that send a corpus through real components."""
+    drawn: list[Hostile] = []
+    draw_batches(drawn.extend, messages, seed=seed, batch=batch)
+    return drawn[:messages]
