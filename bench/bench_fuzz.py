@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=10_000, help="at least this many messages")
     parser.add_argument("--batch", type=int, default=20, help="messages per judged batch (at most)")
     parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random)")
+    parser.add_argument("--progress", type=int, default=1_000, help="print a line every N messages")
     args = parser.parse_args()
 
     counts: Counter[str] = Counter()
@@ -57,6 +58,12 @@ def main() -> int:
         except AssertionError as exc:
             crashes.append(f"property: {str(exc)[:200]}")
             return
+        if counts["messages"] // args.progress > (counts["messages"] - len(messages)) // args.progress:
+            print(
+                f"... {counts['messages']:,} messages, {counts['valid']:,} valid, {len(crashes)} crashes, "
+                f"judge {counts['messages'] / judged_s:,.0f} messages/s",
+                flush=True,
+            )
         for message, error in zip(messages, errors, strict=True):
             counts["valid" if error is None else f"rejected {error.split(':')[0]}"] += 1
             if message.shape != message.topic_stream:
