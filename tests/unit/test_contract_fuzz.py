@@ -109,12 +109,19 @@ def test_generated_valid_events_are_accepted(case: tuple[Stream, dict]) -> None:
             b'{"id":"00000000-0000-0000-0000-000000000000","deviceId":"d","timestamp":"9999-12-31T23:59:59-23:59"}',
             "out_of_range: timestamp",
         ),
+        (
+            b'{"id":"00000000-0000-0000-0000-000000000000","deviceId":"d","timestamp":"2025-06-01T11:00:00Z",'
+            b'"location":[' + b"1" * 400 + b',0],"speed":1,"direction":"North","make":"a","model":"b",'
+            b'"year":2000,"fuelType":"c"}',
+            "out_of_range: location latitude is an integer too large",
+        ),
     ],
 )
 def test_what_the_fuzz_found_is_quarantined(raw: bytes, reason: str) -> None:
-    """Found by this fuzz: nesting deeper than Python's recursion limit and an offset that moves a
-    timestamp outside the representable years raised (RecursionError, OverflowError) and would have
-    failed every replay of the micro-batch holding them."""
+    """Found by this fuzz: nesting deeper than Python's recursion limit, an offset that moves a
+    timestamp outside the representable years and an integer coordinate beyond any float raised
+    (RecursionError, OverflowError) and would have failed every replay of the micro-batch holding them."""
+    stream = Stream.VEHICLE if b'"location"' in raw else Stream.GPS
     with pytest.raises(ContractViolation) as caught:
-        parse_event(Stream.GPS, raw, now=NOW)
+        parse_event(stream, raw, now=NOW)
     assert str(caught.value).startswith(reason), str(caught.value)
