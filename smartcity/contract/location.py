@@ -22,7 +22,12 @@ def _number(value: Any, what: str) -> float:
     # bool is an int subclass in Python; a JSON true is never a coordinate.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractViolation("wrong_type", FIELD, f"{what} must be a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float: a reject, not a failed micro-batch
+        raise ContractViolation(
+            "out_of_range", FIELD, f"{what} is an integer too large for a number ({value.bit_length()} bits)"
+        ) from None
 
 
 def _from_text(text: str) -> tuple[float, float]:

@@ -48,7 +48,12 @@ def _timestamp(value: Any) -> datetime:
         )
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise PydanticCustomError(
+            "out_of_range", "{detail}", {"detail": f"{value!s:.64} is outside the years 1 to 9999 in UTC"}
+        ) from None
 
 
 Location = Annotated[

@@ -90,6 +90,10 @@ def decode_json(raw: bytes | str) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ContractViolation("invalid_json", "$", f"is not valid JSON ({exc})") from None
+    except RecursionError:  # a hostile producer's nesting must be a reject, not a failed micro-batch
+        raise ContractViolation(
+            "invalid_json", "$", "is nested too deeply to read (beyond the JSON reader's recursion limit)"
+        ) from None
     if not isinstance(data, dict):
         raise ContractViolation("wrong_type", "$", f"must be a JSON object, got {type(data).__name__}")
     return data

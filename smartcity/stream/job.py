@@ -21,6 +21,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smartcity.checkpoint_owner import check_owner
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ENRICHED_TABLE
@@ -255,6 +256,7 @@ class StreamJob:
         query_name: str = "smartcity_stream",
     ) -> RunResult:
         """Run until drained (``available_now``) or until SIGTERM/SIGINT; then stop between batches."""
+        check_owner(self.fs, self.checkpoint, lake_uri=self.lake, topics=self.topics.values())
         self.recover()
         reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings, self.cfg))
         writer = (
