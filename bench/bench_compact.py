@@ -27,7 +27,7 @@ from smartcity.compaction.run import compact_lake
 from smartcity.config import Stream
 from smartcity.contract import arrow_schema, raw_columns
 from smartcity.stream.settings import StreamSettings
-from smartcity.stream.step import Clock
+from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
 from smartcity.stream.store import StateVersion
 
@@ -83,7 +83,7 @@ def build(root: Path, trigger_s: int, rate: int) -> tuple[Path, Path, Path]:
     versions.mkdir(parents=True)
     later = HOUR + timedelta(hours=2)
     (versions / f"{StepId(steps).key}.json").write_text(
-        StateVersion(StepId(steps), Clock(later, later)).to_json()
+        StateVersion(StepId(steps), WatermarkClock(later, later)).to_json()
     )
     return lake, checkpoint, folder
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.swap import exchange
 from smartcity.config import Stream
-from smartcity.stream.step import ENRICHED_TABLE
+from smartcity.lake_layout import ENRICHED_TABLE
 from smartcity.stream.store import StateVersion
 
 # The tables partitioned by event hour (dt/hour); quarantine is daily by ingest time (see the docs).

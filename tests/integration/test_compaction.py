@@ -24,7 +24,7 @@ import pytest
 
 from smartcity.compaction.plan import COMPACTED_PREFIX
 from smartcity.compaction.run import compact_lake
-from smartcity.stream.step import Clock
+from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
 from smartcity.stream.store import StateVersion
 
@@ -61,7 +61,7 @@ def build_lake(root: Path) -> tuple[Path, Path, int]:
             pq.write_table(rows, folder / f"part-{StepId(batch).key}-0.snappy.parquet", compression="snappy")
     versions = checkpoint / "enrichment" / "versions"
     versions.mkdir(parents=True)
-    clock = Clock(start + timedelta(hours=HOURS + 1), start + timedelta(hours=HOURS + 1), None)
+    clock = WatermarkClock(start + timedelta(hours=HOURS + 1), start + timedelta(hours=HOURS + 1), None)
     (versions / f"{COMMITTED.key}.json").write_text(StateVersion(COMMITTED, clock).to_json())
     return lake, checkpoint, n
 

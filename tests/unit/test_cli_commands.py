@@ -29,7 +29,8 @@ def _parses(argv: list[str]) -> None:
 
 
 def readme_commands() -> list[str]:
-    """Commands in inline code and in shell code blocks (after ``env ...`` prefixes, before comments).
+    """Commands in inline code and in shell code blocks (after ``env ...`` prefixes, before comments and a
+    trailing ``&``, which is the shell's, not the command's).
 
     Placeholders (``smartcity ...``) are not commands; ``text`` blocks show output, not commands.
     """
@@ -39,7 +40,7 @@ def readme_commands() -> list[str]:
         for line in block.splitlines():
             match = re.search(r"(?:^|\s)(smartcity [^#]+)", line)
             if match:
-                found.append(match.group(1).strip())
+                found.append(match.group(1).strip().removesuffix("&").strip())
     return sorted({c for c in found if not c.endswith("...")})
 
 

@@ -17,7 +17,7 @@ from smartcity.stream.live import publish_live, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
-from smartcity.stream.step import STATE_COLUMNS, Clock, JudgedCounts, StepPlan
+from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId
 from smartcity.stream.store import WrittenSegment
 
@@ -133,7 +133,7 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     empty = {k: _state(spark, k, []) for k in ("vehicle", "weather", "emergency")}
     plan = StepPlan(
         None,
-        Clock(),
+        WatermarkClock(),
         {},
         JudgedCounts(),
         {"weather": weather, "emergency": empty["emergency"]},
@@ -171,7 +171,7 @@ def test_a_failing_publish_is_logged_not_raised(
     spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fs, lake, commit, _, written, metrics = _step(spark, tmp_path, traffic_rows=0)
-    broken = StepPlan(None, Clock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
+    broken = StepPlan(None, WatermarkClock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
     assert publish_live(fs, lake, commit, broken, written, metrics) is None
     assert "live snapshot of step" in caplog.text
     assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
