@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"invalid stream option: {exc}") from None
-    spark = local_session("smartcity-stream", shuffle_partitions=cfg.shuffle_partitions)
+    spark = local_session("smartcity-stream", shuffle_partitions=cfg.shuffle_partitions, settings=settings)
     job = StreamJob(spark, settings, cfg)
     result = job.run(available_now=args.available_now)
     how = "stopped by signal" if result.stopped_by_signal else "drained" if args.available_now else "stopped"
