@@ -77,6 +77,8 @@ def local_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if s3_conf and settings is not None:  # a session that already existed gets the options as well
+        s3.configure_session(session.sparkContext._jsc.hadoopConfiguration(), settings)  # type: ignore[union-attr]
     return session
 
 
