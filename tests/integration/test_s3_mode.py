@@ -115,14 +115,14 @@ def test_stream_killed_and_restarted_then_crawl_load_and_query_on_s3(s3_settings
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and len(_step_metrics(settings)) < before + 2:
+        deadline = time.monotonic() + 1200
+        while time.monotonic() < deadline and len(_step_metrics(settings)) < before + 1:
             time.sleep(0.5)
-        time.sleep(1.5)  # land inside a later micro-batch
+        time.sleep(1.5)  # land inside the next micro-batch
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
-    assert len(_step_metrics(settings)) >= before + 2, "the job wrote no step before it was killed"
+    assert len(_step_metrics(settings)) >= before + 1, "the job wrote no step before it was killed"
     _drain(settings)
 
     steps = _step_metrics(settings)
