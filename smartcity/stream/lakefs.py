@@ -16,19 +16,9 @@ from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
-# S3A's counters of requests sent to the store, one per HTTP request (IOStatistics names, hadoop-aws 3.3).
-S3A_REQUEST_COUNTERS = (
-    "object_list_request",  # GET ?list-type=2
-    "object_continue_list_request",  # GET, a listing's next page
-    "action_http_head_request",  # HEAD
-    "action_http_get_request",  # GET of an object's bytes
-    "object_put_request",  # PUT of an object or a multipart part
-    "object_copy_requests",  # PUT with x-amz-copy-source (a rename's copy)
-    "object_delete_request",  # DELETE
-    "object_bulk_delete_request",  # POST ?delete
-    "object_multipart_initiated",  # POST ?uploads
-    "object_multipart_aborted",  # DELETE ?uploadId
-)
+# S3A's counter of requests made of the store (an IOStatistics name): every HEAD, LIST, GET, PUT, COPY and
+# DELETE, including the copy's own HEAD of its source that the per-verb counters leave out.
+S3A_REQUEST_COUNTER = "store_io_request"
 OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
@@ -119,7 +109,7 @@ class LakeFS:
         total = 0
         for scheme, bucket in sorted(buckets):
             counters = self._fs(f"{scheme}://{bucket}/").getIOStatistics().counters()
-            total += sum(int(counters.get(name) or 0) for name in S3A_REQUEST_COUNTERS)
+            total += int(counters.get(S3A_REQUEST_COUNTER) or 0)
         return total
 
     def read_text(self, uri: str) -> str | None:

@@ -200,5 +200,6 @@ def test_store_requests_count_every_request_moto_answers(spark, moto_s3):
     counted = fs.store_requests(settings.lake_uri) - counted_before
     logged = log.requests - logged_before
     assert len(published) >= 4
-    assert counted == logged > 3 * len(published)  # at least a HEAD, a COPY and a DELETE per move
+    # Every request, the copies' HEADs of their sources included (S3A's per-verb counters miss those).
+    assert counted == logged > 3 * len(published)
     assert fs.store_requests(Path(tempfile.gettempdir()).as_uri()) is None  # not on S3: no figure
