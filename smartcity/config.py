@@ -80,6 +80,9 @@ class LocalStackSettings(BaseModel):
     postgres_port: int = 5433
     moto_port: int = 5055
     kafka_heap: str = "768m"
+    # Lake mode "s3": the bucket on moto's S3 API holding the lake (``lake/``) and checkpoints
+    # (``checkpoints/``), one data bucket with prefixes as in the AWS template.
+    data_bucket: str = "smartcity-local-data"
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
 
@@ -98,6 +101,9 @@ class Settings(BaseSettings):
     )
 
     profile: Literal["local", "aws"] = "local"
+    # Where the local profile keeps the lake and checkpoints: "file" (a folder under the stack's home)
+    # or "s3" (moto's S3 API, read and written through S3A as on AWS Glue 5.1; docs/s3-mode.md).
+    lake: Literal["file", "s3"] = "file"
     aws_region: str = "us-east-1"
     # Endpoint of the AWS control-plane API: moto's server locally, None (the real AWS endpoints) on AWS.
     aws_endpoint_url: str | None = None
@@ -136,9 +142,15 @@ class Settings(BaseSettings):
         if self.profile == "local":
             home = self.local.state_dir
             if not self.lake_uri:
-                self.lake_uri = (home / "lake").as_uri()
+                self.lake_uri = (
+                    f"s3a://{self.local.data_bucket}/lake" if self.lake == "s3" else (home / "lake").as_uri()
+                )
             if not self.checkpoint_uri:
-                self.checkpoint_uri = (home / "checkpoints").as_uri()
+                self.checkpoint_uri = (
+                    f"s3a://{self.local.data_bucket}/checkpoints"
+                    if self.lake == "s3"
+                    else (home / "checkpoints").as_uri()
+                )
             if self.aws_endpoint_url is None:
                 self.aws_endpoint_url = f"http://127.0.0.1:{self.local.moto_port}"
             if not self.warehouse_dsn:

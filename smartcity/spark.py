@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from smartcity.local import jvm
+from smartcity.config import Settings
+from smartcity.local import jvm, s3
 
 # Spark's default of 200 shuffle partitions costs more in task overhead than it parallelises on a few
 # cores; the value is frozen into a streaming checkpoint at its first run, so it is set here.
@@ -36,15 +37,24 @@ def local_session(
     shuffle_partitions: int = DEFAULT_SHUFFLE_PARTITIONS,
     extra_conf: dict[str, str] | None = None,
     warehouse_dir: Path | None = None,
+    settings: Settings | None = None,
 ) -> SparkSession:
-    """Get or create the local session, all timestamps in UTC (the lake's partitions are UTC)."""
+    """Get or create the local session, all timestamps in UTC (the lake's partitions are UTC).
+
+    S3A is always on the classpath, as on AWS Glue 5.1; ``settings`` with a lake or checkpoints on S3 also
+    point it at their endpoint (``smartcity.local.s3``).
+    """
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
     jars = ",".join(str(p) for p in jvm.spark_extra_jars())
+    # On the driver's own classpath, not in spark.jars: local executors share the driver's JVM, and
+    # spark.jars would be copied into every session's work directory (the AWS SDK bundle is 280 MB).
+    driver_classpath = os.pathsep.join(str(p) for p in jvm.spark_extra_jars("s3a"))
     java_options = f"{JAVA_OPTIONS} -Dlog4j2.configurationFile={LOG4J2_CONFIG}"
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("SMARTCITY_SPARK_MASTER", "local[2]"))
         .config("spark.jars", jars)
+        .config("spark.driver.extraClassPath", driver_classpath)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", java_options)
         .config("spark.executor.extraJavaOptions", java_options)
@@ -62,10 +72,13 @@ def local_session(
     )
     if warehouse_dir is not None:
         builder = builder.config("spark.sql.warehouse.dir", str(warehouse_dir))
-    for key, value in (extra_conf or {}).items():
+    s3_conf = s3.spark_options(settings) if settings is not None else {}
+    for key, value in {**s3_conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if s3_conf and settings is not None:  # a session that already existed gets the options as well
+        s3.configure_session(session.sparkContext._jsc.hadoopConfiguration(), settings)  # type: ignore[union-attr]
     return session
 
 

@@ -1,8 +1,9 @@
 """The lake as a file tree: list and read it the same way whether it is a local folder or S3.
 
 One port, two adapters: pyarrow's ``LocalFileSystem`` for ``file://`` and ``S3FileSystem`` for ``s3://``
-(pointed at moto's endpoint locally: pyarrow reads Parquet on moto's S3, while DuckDB's httpfs extension
-cannot be installed offline). Everything above this module sees relative paths and URIs only.
+(pointed at moto's endpoint locally: pyarrow reads Parquet on moto's S3, and ships in its wheel where
+DuckDB's httpfs extension would be downloaded at run time). Everything above this module sees relative
+paths and URIs only.
 """
 
 from __future__ import annotations

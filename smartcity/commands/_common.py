@@ -22,6 +22,12 @@ from smartcity.local import runlog, scratch
 def add_stack_options(parser: argparse.ArgumentParser) -> None:
     """Options every command that touches the local stack accepts."""
     parser.add_argument("--home", type=Path, help="state directory of the local stack (default .smartcity)")
+    parser.add_argument(
+        "--lake",
+        choices=("file", "s3"),
+        help="where the local lake and checkpoints live: a folder under the home (file, the default) or "
+        "moto's S3 API through S3A (s3)",
+    )
 
 
 def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -29,11 +35,15 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
     local: dict[str, object] = {}
     if getattr(args, "home", None):
         local["home"] = args.home
+    lake = getattr(args, "lake", None)
     try:
         base = Settings()
-        if local:
-            overrides["local"] = base.local.model_copy(update=local)
-            # Paths derived from the home must follow it.
+        if local or lake:
+            if local:
+                overrides["local"] = base.local.model_copy(update=local)
+            if lake:
+                overrides["lake"] = lake
+            # Paths derived from the home and the lake mode must follow them.
             data = base.model_dump(
                 exclude={"lake_uri", "checkpoint_uri", "warehouse_dsn", "aws_endpoint_url"}
             )

@@ -160,6 +160,7 @@ def _stream(
         "smartcity-stream",
         shuffle_partitions=cfg.shuffle_partitions,
         extra_conf={"spark.ui.showConsoleProgress": "false"},
+        settings=settings,
     )
     stopping.install()
     try:

@@ -69,7 +69,8 @@ class DemoFailed(SmartCityError):
 
 
 def _cli(settings: Settings, *args: str) -> list[str]:
-    return [sys.executable, "-m", "smartcity.cli", *args, "--home", str(settings.local.state_dir)]
+    home = ["--home", str(settings.local.state_dir)]
+    return [sys.executable, "-m", "smartcity.cli", *args, *home, "--lake", settings.lake]
 
 
 @contextlib.contextmanager

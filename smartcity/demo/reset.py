@@ -18,13 +18,14 @@ from botocore.exceptions import ClientError
 
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
+from smartcity.local import s3
 from smartcity.local.kafka import KafkaBroker
 
 
 def _local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
-        raise SmartCityError(f"the demo runs on a local lake only, not {uri}")
+        raise SmartCityError(f"the demo runs on a local lake or moto's S3 only, not {uri}")
     return Path(unquote(parsed.path))
 
 
@@ -74,8 +75,12 @@ def reset_warehouse(settings: Settings) -> None:
 
 
 def reset_pipeline_state(settings: Settings) -> None:
-    for uri in (settings.lake_uri, settings.checkpoint_uri):
-        shutil.rmtree(_local_path(uri), ignore_errors=True)
+    if s3.uses_s3(settings):
+        s3.ensure_buckets(settings)
+        s3.delete_prefixes(settings, [settings.lake_uri, settings.checkpoint_uri])
+    else:
+        for uri in (settings.lake_uri, settings.checkpoint_uri):
+            shutil.rmtree(_local_path(uri), ignore_errors=True)
     reset_topics(settings)
     reset_catalog(settings)
     reset_warehouse(settings)

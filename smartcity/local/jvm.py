@@ -1,4 +1,4 @@
-"""JVM artifacts from Maven Central: the Kafka broker and Spark's Kafka connector, never committed.
+"""JVM artifacts from Maven Central: the Kafka broker, Spark's Kafka connector and S3A, never committed.
 
 The manifests are the Maven POMs under ``jvm/`` (checked in). ``resolve`` runs Maven once per manifest
 with a strict checksum policy (``-C``: a jar whose SHA-1 does not match the repository's fails the
@@ -21,7 +21,7 @@ from pathlib import Path
 from smartcity.errors import StackError
 
 MANIFEST_DIR = Path(__file__).resolve().parents[2] / "jvm"
-CLASSPATHS = ("kafka", "spark")
+CLASSPATHS = ("kafka", "spark", "s3a")
 
 
 def cache_root() -> Path:
@@ -129,15 +129,14 @@ def resolve_all() -> dict[str, Classpath]:
     return {name: resolve(name) for name in CLASSPATHS}
 
 
-def spark_extra_jars() -> list[Path]:
-    """The connector jars Spark needs, minus those PySpark already ships (no duplicate classes)."""
+def spark_extra_jars(name: str = "spark") -> list[Path]:
+    """The jars of classpath ``name`` Spark needs, minus those PySpark already ships (no duplicate
+    classes): ``spark`` (connectors added to the session) or ``s3a`` (S3A on the driver's classpath)."""
     import pyspark
 
     shipped = {p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
     shipped_artifacts = {_artifact(n) for n in shipped}
-    return [
-        j for j in resolve("spark", verify_hashes=False).jars if _artifact(j.name) not in shipped_artifacts
-    ]
+    return [j for j in resolve(name, verify_hashes=False).jars if _artifact(j.name) not in shipped_artifacts]
 
 
 def _artifact(jar_name: str) -> str:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from smartcity.config import Settings
-from smartcity.local import jvm
+from smartcity.local import jvm, s3
 from smartcity.local.component import Component, ComponentStatus
 from smartcity.local.kafka import KafkaBroker
 from smartcity.local.moto_server import MotoServer
@@ -54,6 +54,8 @@ class LocalStack:
                 if c.name not in reused:
                     c.stop()
             raise errors[0][1]
+        if s3.uses_s3(self.settings):  # moto keeps buckets in memory: a fresh server has none
+            s3.ensure_buckets(self.settings)
         started = [c.name for c in self.components if c.name not in reused]
         return UpReport(time.monotonic() - t0, started, reused)
 

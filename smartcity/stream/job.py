@@ -93,6 +93,7 @@ class StreamJob:
         """Judge, plan, write, publish and commit one step (``kafka_df`` None: a flush)."""
         laps = _Laps()
         engine_before = engine_counts(self.spark)
+        requests_before = self.fs.store_requests(self.lake, self.checkpoint)
         commit = StepCommit(self.fs, self.lake, self.checkpoint, step)
         ingest_time = commit.begin()
         previous = self.store.latest(before=step)
@@ -142,6 +143,8 @@ class StreamJob:
         metrics.duration_s = round(laps.total(), 3)
         spent = engine_counts(self.spark) - engine_before
         metrics.spark_jobs, metrics.generated_classes = spent.jobs, spent.generated_classes
+        if requests_before is not None:
+            metrics.s3_requests = (self.fs.store_requests(self.lake, self.checkpoint) or 0) - requests_before
         emit(
             metrics,
             fs=self.fs,

@@ -1,16 +1,25 @@
 """File operations on the lake and checkpoint URIs through Hadoop's FileSystem API (the JVM's).
 
-One adapter for both worlds: ``file://`` locally, ``s3://`` on Glue (EMRFS) and ``s3a://`` elsewhere go
-through the same calls, with the credentials and endpoints Spark already has. On object stores a rename
-is a copy then delete: each *object* still appears whole or not at all, which is the property the
-exactly-once sink relies on (a reader listing files never sees half a Parquet file).
+One adapter for both worlds: ``file://`` locally, and ``s3://``/``s3a://`` through S3A (the S3 connector
+of AWS Glue 5.1, and of the local S3 mode on moto) go through the same calls, with the credentials and
+endpoints Spark already has. S3 has no rename: S3A renames a file by a COPY of the object then a DELETE
+of the source, so for a moment both keys exist. Each *object* still appears whole or not at all (a PUT
+or COPY is visible only once complete), which is what the exactly-once sink relies on: it keeps staged
+and published names in disjoint prefixes, so a reader listing a table never sees a file twice
+(``smartcity.stream.sink``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
+
+# S3A's counter of requests made of the store (an IOStatistics name): every HEAD, LIST, GET, PUT, COPY and
+# DELETE, including the copy's own HEAD of its source that the per-verb counters leave out.
+S3A_REQUEST_COUNTER = "store_io_request"
+OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
 class LakeFS:
@@ -44,7 +53,8 @@ class LakeFS:
         target = self._path(dst)
         if fs.exists(target):
             fs.delete(target, False)
-        fs.mkdirs(target.getParent())
+        if not self.is_object_store(dst):  # S3A needs no parent folder (and would PUT a marker object)
+            fs.mkdirs(target.getParent())
         if not fs.rename(self._path(src), target):
             raise OSError(f"could not move {src} to {dst}")
 
@@ -74,15 +84,33 @@ class LakeFS:
         return sorted(str(s.getPath().getName()) for s in fs.listStatus(root))
 
     def write_text(self, uri: str, text: str) -> None:
-        """Write a small file so that readers see the old content or the new, never a prefix of it."""
-        tmp = uri + ".tmp"
-        fs = self._fs(uri)
-        out = fs.create(self._path(tmp), True)
+        """Write a small file so that readers see the old content or the new, never a prefix of it:
+        on S3 one PUT (visible only once complete), elsewhere a temporary file renamed over it."""
+        direct = self.is_object_store(uri)
+        target = uri if direct else uri + ".tmp"
+        out = self._fs(uri).create(self._path(target), True)
         try:
             out.write(bytearray(text.encode("utf-8")))
         finally:
             out.close()
-        self.rename(tmp, uri)
+        if not direct:
+            self.rename(target, uri)
+
+    @staticmethod
+    def is_object_store(uri: str) -> bool:
+        return urlparse(uri).scheme in OBJECT_STORE_SCHEMES
+
+    def store_requests(self, *uris: str) -> int | None:
+        """Requests sent to S3 so far by the filesystems of ``uris`` (one per bucket, shared with the
+        local executors, which run in this JVM); None when none of them is on S3."""
+        buckets = {(p.scheme, p.netloc) for p in map(urlparse, uris) if p.scheme in OBJECT_STORE_SCHEMES}
+        if not buckets:
+            return None
+        total = 0
+        for scheme, bucket in sorted(buckets):
+            counters = self._fs(f"{scheme}://{bucket}/").getIOStatistics().counters()
+            total += int(counters.get(S3A_REQUEST_COUNTER) or 0)
+        return total
 
     def read_text(self, uri: str) -> str | None:
         fs = self._fs(uri)

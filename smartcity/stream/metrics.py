@@ -43,6 +43,9 @@ class BatchMetrics:
     # What the step cost Spark (``smartcity.stream.engine``): jobs run, classes compiled by code generation.
     spark_jobs: int = 0
     generated_classes: int = 0
+    # Requests the step sent to S3 (S3A's own counters, ``LakeFS.store_requests``) up to its metrics
+    # file; None when the lake and checkpoints are not on S3.
+    s3_requests: int | None = None
     # Wall seconds per phase of the step (raw+quarantine, plan, state, enrich, publish, ...): where a
     # slow step spends its time, without the Spark UI.
     phases: dict[str, float] = field(default_factory=dict)

@@ -16,7 +16,10 @@ publishes the raw and quarantine tables as soon as they are written, before the 
 each time the record is rewritten with every file published so far plus the new ones, then those move.
 
 A crash at any point leaves files that step 1 of the replay (or the start-up recovery for steps Spark
-will not replay) removes, and a file is visible only whole (single-object moves).
+will not replay) removes, and a file is visible only whole (single-object moves). On S3 a move is a COPY
+then a DELETE, so for a moment a file exists under both names; the staged name is outside every table
+prefix, so a reader listing a table still sees each file once, under its final name
+(tests/unit/test_stream_sink_s3.py crashes between the two).
 """
 
 from __future__ import annotations

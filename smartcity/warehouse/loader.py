@@ -297,7 +297,9 @@ def run_load(
         if spark is None:
             from smartcity.spark import local_session
 
-            spark = local_session("smartcity-load", extra_conf={"spark.ui.showConsoleProgress": "false"})
+            spark = local_session(
+                "smartcity-load", extra_conf={"spark.ui.showConsoleProgress": "false"}, settings=settings
+            )
         load_id = _next_load_id(conn)
         scratch = Path(tempfile.mkdtemp(prefix="smartcity-load-"))
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartcity-render")
