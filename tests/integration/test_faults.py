@@ -62,7 +62,7 @@ def test_a_checkpoint_path_that_is_a_file_stops_the_job(spark, tmp_path):
 
 
 @pytest.mark.timeout(900)
-def test_smartcity_stream_refuses_another_jobs_checkpoint_in_one_line(tmp_path):
+def test_smartcity_stream_refuses_another_jobs_checkpoint_in_one_line(stack, tmp_path):
     checkpoint = tmp_path / "checkpoint"
     checkpoint.mkdir()
     (checkpoint / OWNER_FILE).write_text(json.dumps({"lake_uri": "s3://elsewhere/lake", "topics": TOPICS}))
@@ -71,6 +71,8 @@ def test_smartcity_stream_refuses_another_jobs_checkpoint_in_one_line(tmp_path):
         SMARTCITY_LAKE_URI=(tmp_path / "lake").as_uri(),
         SMARTCITY_CHECKPOINT_URI=checkpoint.as_uri(),
         SMARTCITY_LOCAL__HOME=str(tmp_path / "home"),
+        # A broker that answers: the command checks Kafka before it starts the job.
+        SMARTCITY_KAFKA__BOOTSTRAP_SERVERS=stack.settings.kafka.bootstrap_servers,
     )
     done = subprocess.run(
         [sys.executable, "-m", "smartcity.cli", "stream", "--available-now"],
