@@ -470,7 +470,7 @@ def test_named_queries_equal_the_saved_query_files(template: dict[str, Any]) -> 
         for q in resources(template, "AWS::Athena::NamedQuery").values()
     }
     if not saved:
-        pytest.skip("no saved query files yet (smartcity/query/saved/*.sql, issue 5)")
+        pytest.skip("no saved query files yet (smartcity/query/saved/*.sql)")
     assert set(named) == set(saved), "every saved query must be an AWS::Athena::NamedQuery of the same name"
     for name, sql in saved.items():
         assert named[name].strip() == sql.strip(), f"NamedQuery {name} differs from {name}.sql"
