@@ -11,6 +11,8 @@ from smartcity.config import Stream
 
 QUARANTINE_TABLE = "quarantine"
 ENRICHED_TABLE = "enriched/vehicle_enriched"
+# Flags raised by the streaming job's anomaly detectors (columns: smartcity.anomaly.rules.ANOMALY_COLUMNS).
+ANOMALIES_TABLE = "anomalies"
 
 
 def raw_table(stream: Stream) -> str:

@@ -31,3 +31,20 @@ MAX_TEMPERATURE_DEVIATION_C: Final = 12.0
 MIN_NEIGHBOUR_REPORTS: Final = 2
 # A vehicle that sent nothing for this long (event time) while the city's watermark moved on is silent.
 SILENCE_S: Final = 120.0
+
+# The anomalies table (lake folder ``ANOMALIES_TABLE`` in smartcity.lake_layout, partitioned by dt/hour of
+# ``event_time`` like the raw tables): one row per flag, column → Spark SQL type. ``anomaly_id`` is
+# derived from (rule, device_id, event_id or silence start), so a replayed step writes the same ids;
+# ``event_id`` is null for a silence (no event carries it); ``evidence`` is JSON with the measured
+# values and the limit they broke.
+ANOMALY_COLUMNS: Final = {
+    "anomaly_id": "string",
+    "rule": "string",
+    "stream": "string",
+    "device_id": "string",
+    "event_id": "string",
+    "event_time": "timestamp",
+    "latitude": "double",
+    "longitude": "double",
+    "evidence": "string",
+}
