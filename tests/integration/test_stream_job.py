@@ -1,8 +1,9 @@
 """The streaming job end to end through the real local broker, counted the way Athena reads the lake.
 
 Messages come from a small confluent-kafka producer in this test (every fault kind: malformed per
-contract kind, duplicates, late events), the job runs as ``smartcity stream`` in a subprocess, and
-every count is a DuckDB glob over the Parquet files (never Spark's ``_spark_metadata``).
+contract kind, duplicates, late events); the job drains them on the test session's Spark, then runs as
+``smartcity stream`` in a subprocess that is killed and restarted; every count is a DuckDB glob over the
+Parquet files (never Spark's ``_spark_metadata``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from confluent_kafka import Producer
 
 from smartcity.config import Stream
 from smartcity.demo.reset import reset_topics
+from smartcity.stream.job import RunResult, StreamJob
+from smartcity.stream.settings import StreamSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -316,10 +319,18 @@ class Drains:
     many_steps: list[dict]
 
 
+def drain_here(spark, settings, lake: Path, checkpoint: Path, max_offsets: int) -> RunResult:
+    """``smartcity stream --available-now`` in this process, on the session's Spark: the same job, without
+    a JVM start and a cold first step (the subprocess runs are the kill and restart below)."""
+    on_lake = settings.model_copy(update={"lake_uri": lake.as_uri(), "checkpoint_uri": checkpoint.as_uri()})
+    cfg = StreamSettings.from_settings(on_lake, max_offsets_per_trigger=max_offsets)
+    return StreamJob(spark, on_lake, cfg).run(available_now=True, install_signals=False)
+
+
 @pytest.fixture(scope="module")
-def drains(stack, tmp_path_factory: pytest.TempPathFactory) -> Drains:
-    """The module's one workload, drained once per micro-batch size: the JVM start and the drains are the
-    cost of these tests, so both tests share them."""
+def drains(stack, spark, tmp_path_factory: pytest.TempPathFactory) -> Drains:
+    """The module's one workload, drained once per micro-batch size; both tests share the drains, which are
+    their cost."""
     settings = stack.settings
     # The session's stack is shared: earlier tests left messages in the topics. These tests reconcile
     # against their own producer, so they start from empty topics (and lakes and checkpoints of their own).
@@ -329,10 +340,10 @@ def drains(stack, tmp_path_factory: pytest.TempPathFactory) -> Drains:
     work.run(start, seconds=60)
     root = tmp_path_factory.mktemp("drains")
     lakes = {}
-    for label, max_offsets in (("one", "100000"), ("many", "400")):
+    for label, max_offsets in (("one", 100_000), ("many", 400)):
         lake, checkpoint = root / label / "lake", root / label / "checkpoint"
-        done = _stream(_job_env(settings, lake, checkpoint), "--available-now", "--max-offsets", max_offsets)
-        assert done.returncode == 0, done.stderr[-3000:]
+        result = drain_here(spark, settings, lake, checkpoint, max_offsets)
+        assert result.flushed and not result.stopped_by_signal, result
         lakes[label] = lake
     return Drains(
         work=work,
