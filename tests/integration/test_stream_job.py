@@ -399,7 +399,7 @@ def test_drain_then_sigkill_and_restart_exactly_once(stack, drains: Drains):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 1200  # a JVM start and a cold first step, on a loaded machine
         while time.monotonic() < deadline and len(_step_files(lake)) < before + 1:
             time.sleep(0.2)
         time.sleep(1.5)  # land inside the next micro-batch
