@@ -63,12 +63,7 @@ class Component(ABC):
             self.wait_ready(existing)
             return existing
         self.pidfile.remove()
-        for port in self.ports:
-            if not port_is_free(port):
-                raise StackError(
-                    f"port {port} needed by {self.name} is taken by another process "
-                    f"(set another port, e.g. SMARTCITY_LOCAL__{self.name.upper()}_PORT)"
-                )
+        self.check_ports()
         record = self.launch()
         self.pidfile.write(record)
         try:
@@ -78,6 +73,15 @@ class Component(ABC):
             self.pidfile.remove()
             raise
         return record
+
+    def check_ports(self) -> None:
+        """Raise StackError naming the first of this component's ports that another process holds."""
+        for port in self.ports:
+            if not port_is_free(port):
+                raise StackError(
+                    f"port {port} needed by {self.name} is taken by another process "
+                    f"(set another port, e.g. SMARTCITY_LOCAL__{self.name.upper()}_PORT)"
+                )
 
     def stop(self) -> None:
         rec = self.pidfile.read()

@@ -41,6 +41,9 @@ class LocalStack:
         self.settings.local.state_dir.mkdir(parents=True, exist_ok=True)
         jvm.resolve("kafka", verify_hashes=False)  # fail fast, before any process starts
         reused = [c.name for c in self.components if c.record() is not None]
+        for c in self.components:  # a taken port fails before any component starts, not after the others
+            if c.name not in reused:
+                c.check_ports()
         with ThreadPoolExecutor(len(self.components)) as pool:
             futures = {c.name: pool.submit(c.start) for c in self.components}
             errors = []

@@ -1,21 +1,22 @@
 """The streaming job end to end through the real local broker, counted the way Athena reads the lake.
 
 Messages come from a small confluent-kafka producer in this test (every fault kind: malformed per
-contract kind, duplicates, late events), the job runs as ``smartcity stream`` in a subprocess, and
-every count is a DuckDB glob over the Parquet files (never Spark's ``_spark_metadata``).
+contract kind, duplicates, late events); the job drains them on the test session's Spark, then runs as
+``smartcity stream`` in a subprocess that is killed and restarted; every count is a DuckDB glob over the
+Parquet files (never Spark's ``_spark_metadata``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from confluent_kafka import Producer
 
 from smartcity.config import Stream
 from smartcity.demo.reset import reset_topics
+from smartcity.stream.job import RunResult, StreamJob
+from smartcity.stream.settings import StreamSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -217,23 +220,24 @@ class Workload:
         assert self.producer.flush(30) == 0
 
 
-def _job_env(settings) -> dict[str, str]:
+def _job_env(settings, lake: Path | None = None, checkpoint: Path | None = None) -> dict[str, str]:
+    """The environment of a ``smartcity stream`` subprocess on the session's stack (and the given lake)."""
     env = dict(os.environ)
     env.update(
         {
             "SMARTCITY_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "SMARTCITY_LAKE_URI": settings.lake_uri,
-            "SMARTCITY_CHECKPOINT_URI": settings.checkpoint_uri,
+            "SMARTCITY_LAKE_URI": lake.as_uri() if lake else settings.lake_uri,
+            "SMARTCITY_CHECKPOINT_URI": checkpoint.as_uri() if checkpoint else settings.checkpoint_uri,
             "SMARTCITY_LOCAL__HOME": str(settings.local.home),
         }
     )
     return env
 
 
-def _stream(settings, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
+def _stream(env: dict[str, str], *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smartcity.cli", "stream", *args],
-        env=_job_env(settings),
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -251,13 +255,16 @@ def _count(lake: Path, table: str, expr: str = "count(*)", where: str = "") -> l
     return duckdb.connect().execute(sql).fetchall()
 
 
+def _step_files(lake: Path) -> list[Path]:
+    return sorted((lake / "_metrics" / "stream").glob("step-*.json"))
+
+
 def _metrics_totals(lake: Path) -> dict[str, int]:
-    files = sorted((lake / "_metrics" / "stream").glob("step-*.json"))
+    files = _step_files(lake)
     return json.loads(files[-1].read_text())["totals"] if files else {}
 
 
-def _check_lake(settings, work: Workload) -> None:
-    lake = _path(settings.lake_uri)
+def _check_lake(settings, lake: Path, work: Workload) -> None:
     per_topic: Counter[str] = Counter()
     for stream in Stream:
         rows = _count(lake, f"raw/{stream.value}")
@@ -283,48 +290,6 @@ def _check_lake(settings, work: Workload) -> None:
     assert kinds >= {"invalid_json", "missing_field", "out_of_range", "future_timestamp", "wrong_type"}
 
 
-@pytest.mark.timeout(3600)  # Spark micro-batches on a shared 2-core machine: minutes, not seconds
-def test_drain_then_sigkill_and_restart_exactly_once(stack):
-    settings = stack.settings
-    # The session's stack is shared: earlier tests left messages in the topics and files in the lake.
-    # This test reconciles against its own producer, so it starts from empty topics, lake and checkpoints.
-    for uri in (settings.lake_uri, settings.checkpoint_uri):
-        shutil.rmtree(_path(uri), ignore_errors=True)
-    reset_topics(settings)
-    work = Workload(settings, seed=1)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
-    work.run(start, seconds=60)
-
-    done = _stream(settings, "--available-now", "--max-offsets", "2000")
-    assert done.returncode == 0, done.stderr[-3000:]
-    _check_lake(settings, work)
-
-    # More data, a job killed mid-run, then a restart that drains: still exactly once.
-    work.run(start + timedelta(minutes=15), seconds=60)
-    lake = _path(settings.lake_uri)
-    before = len(list((lake / "_metrics" / "stream").glob("step-*.json")))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smartcity.cli", "stream", "--trigger", "1s", "--max-offsets", "700"],
-        env=_job_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if len(list((lake / "_metrics" / "stream").glob("step-*.json"))) >= before + 2:
-                break
-            time.sleep(0.2)
-        time.sleep(1.5)  # land inside a later micro-batch
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    done = _stream(settings, "--available-now", "--max-offsets", "2000")
-    assert done.returncode == 0, done.stderr[-3000:]
-    _check_lake(settings, work)
-
-
 def _enriched_rows(lake: Path) -> dict[str, dict[str, object]]:
     """Every vehicle_enriched row by event id (all columns but the partitions), as a listing reader sees
     them."""
@@ -339,48 +304,70 @@ def _enriched_rows(lake: Path) -> dict[str, dict[str, object]]:
     return by_id
 
 
+@dataclass
+class Drains:
+    """One workload drained twice by ``smartcity stream --available-now``: in one micro-batch and in many
+    small ones, each into a lake of its own. What the tests compare is read at once (``one_rows``,
+    ``many_rows``, ``many_steps``), so a test that continues the many-step lake changes nothing for them."""
+
+    work: Workload
+    start: datetime
+    many_lake: Path
+    many_checkpoint: Path
+    one_rows: dict[str, dict[str, object]]
+    many_rows: dict[str, dict[str, object]]
+    many_steps: list[dict]
+
+
+def drain_here(spark, settings, lake: Path, checkpoint: Path, max_offsets: int) -> RunResult:
+    """``smartcity stream --available-now`` in this process, on the session's Spark: the same job, without
+    a JVM start and a cold first step (the subprocess runs are the kill and restart below)."""
+    on_lake = settings.model_copy(update={"lake_uri": lake.as_uri(), "checkpoint_uri": checkpoint.as_uri()})
+    cfg = StreamSettings.from_settings(on_lake, max_offsets_per_trigger=max_offsets)
+    return StreamJob(spark, on_lake, cfg).run(available_now=True, install_signals=False)
+
+
+@pytest.fixture(scope="module")
+def drains(stack, spark, tmp_path_factory: pytest.TempPathFactory) -> Drains:
+    """The module's one workload, drained once per micro-batch size; both tests share the drains, which are
+    their cost."""
+    settings = stack.settings
+    # The session's stack is shared: earlier tests left messages in the topics. These tests reconcile
+    # against their own producer, so they start from empty topics (and lakes and checkpoints of their own).
+    reset_topics(settings)
+    work = Workload(settings, seed=2)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    work.run(start, seconds=60)
+    root = tmp_path_factory.mktemp("drains")
+    lakes = {}
+    for label, max_offsets in (("one", 100_000), ("many", 400)):
+        lake, checkpoint = root / label / "lake", root / label / "checkpoint"
+        result = drain_here(spark, settings, lake, checkpoint, max_offsets)
+        assert result.flushed and not result.stopped_by_signal, result
+        lakes[label] = lake
+    return Drains(
+        work=work,
+        start=start,
+        many_lake=lakes["many"],
+        many_checkpoint=root / "many" / "checkpoint",
+        one_rows=_enriched_rows(lakes["one"]),
+        many_rows=_enriched_rows(lakes["many"]),
+        many_steps=[json.loads(f.read_text()) for f in _step_files(lakes["many"])],
+    )
+
+
 @pytest.mark.timeout(3600)
-def test_enrichment_does_not_depend_on_micro_batch_boundaries(stack, tmp_path):
+def test_enrichment_does_not_depend_on_micro_batch_boundaries(drains: Drains):
     """The same messages drained in one micro-batch and in many small ones give the same enriched rows:
     in the small ones, GPS fixes, weather reports, incidents and duplicate ids reach a vehicle event
     through the state persisted by earlier micro-batches (write-time expiry included)."""
-    settings = stack.settings
-    reset_topics(settings)
-    work = Workload(settings, seed=2)
-    work.run(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30), seconds=60)
-
-    lakes = {}
-    for label, max_offsets in (("one", "100000"), ("many", "400")):
-        lake, checkpoint = tmp_path / label / "lake", tmp_path / label / "checkpoint"
-        env = _job_env(settings)
-        env.update({"SMARTCITY_LAKE_URI": lake.as_uri(), "SMARTCITY_CHECKPOINT_URI": checkpoint.as_uri()})
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartcity.cli",
-                "stream",
-                "--available-now",
-                "--max-offsets",
-                max_offsets,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=2400,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        lakes[label] = lake
-    steps = [
-        json.loads(f.read_text()) for f in sorted((lakes["many"] / "_metrics" / "stream").glob("step-*.json"))
-    ]
-    batches = [m for m in steps if not m["flush"]]
+    batches = [m for m in drains.many_steps if not m["flush"]]
     assert len(batches) >= 6, len(batches)  # the small drain really crossed many micro-batch boundaries
     # Plans that stay compiled: once warm, a step reuses the code Spark generated for the one before.
     compiled = [m["generated_classes"] for m in batches]
     assert compiled[-2:] == [0, 0], compiled
 
-    one, many = _enriched_rows(lakes["one"]), _enriched_rows(lakes["many"])
+    one, many = drains.one_rows, drains.many_rows
     common = one.keys() & many.keys()
     # Only lateness may differ (a partition lagging by one micro-batch); here nearly every id is in both.
     assert len(one) >= 1000 and len(common) >= 0.95 * len(one), (len(one), len(many), len(common))
@@ -392,3 +379,34 @@ def test_enrichment_does_not_depend_on_micro_batch_boundaries(stack, tmp_path):
     assert len(regular) == len(one) - 5
     assert all(r["gps_event_id"] and r["weather_event_id"] and r["nearest_incident_id"] for r in regular)
     assert {r["incidents_within_radius"] for r in regular} == {1, 2}
+
+
+@pytest.mark.timeout(3600)  # Spark micro-batches on a shared 2-core machine: minutes, not seconds
+def test_drain_then_sigkill_and_restart_exactly_once(stack, drains: Drains):
+    """The many-step drain reconciles exactly once; then more data, a job killed inside a micro-batch
+    after it committed one, and a restart that drains: still exactly once."""
+    settings, work, lake = stack.settings, drains.work, drains.many_lake
+    env = _job_env(settings, lake, drains.many_checkpoint)
+    _check_lake(settings, lake, work)
+
+    work.run(drains.start + timedelta(minutes=15), seconds=60)
+    before = len(_step_files(lake))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartcity.cli", "stream", "--trigger", "1s", "--max-offsets", "700"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 1200  # a JVM start and a cold first step, on a loaded machine
+        while time.monotonic() < deadline and len(_step_files(lake)) < before + 1:
+            time.sleep(0.2)
+        time.sleep(1.5)  # land inside the next micro-batch
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    assert len(_step_files(lake)) >= before + 1, "the job committed no step before it was killed"
+    done = _stream(env, "--available-now", "--max-offsets", "2000")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_lake(settings, lake, work)

@@ -48,7 +48,9 @@ def test_wrong_arguments_give_one_line_and_exit_2(args: list[str]) -> None:
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.stack  # `smartcity up` starts some of the stack (PostgreSQL, Kafka) before it fails
+# `smartcity up` resolves the stack's jars, and without its port check first would start PostgreSQL and
+# Kafka before it fails.
+@pytest.mark.stack
 def test_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -66,6 +68,9 @@ def test_taken_port_is_named_in_one_line(tmp_path: Path) -> None:
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"port {taken}" in lines[0] and "moto" in lines[0], out.stderr
     assert down.returncode == 0
+    # Nothing was started: a taken port is found before any component launches.
+    pids = tmp_path / "h" / "pids"
+    assert not pids.exists() or not any(pids.iterdir()), sorted(p.name for p in pids.iterdir())
 
 
 @pytest.mark.stack  # `smartcity up` starts some of the stack (PostgreSQL, Kafka) before it fails

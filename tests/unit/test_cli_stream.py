@@ -46,10 +46,11 @@ def test_stream_with_the_stack_down_fails_in_seconds_with_what_to_run(tmp_path: 
     assert elapsed < 60, f"took {elapsed:.0f} s"
 
 
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A real broker (the stack's Kafka alone) under a private home; yields the home and the CLI env."""
-    home = tmp_path / "h"
+@pytest.fixture(scope="module")
+def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real broker (the stack's Kafka alone) under a home of its own, started once for the module (each
+    test's job has a home, so checkpoints, of its own); yields the CLI env."""
+    home = tmp_path_factory.mktemp("kafka") / "h"
     env = {
         **os.environ,
         "SMARTCITY_LOCAL__KAFKA_PORT": str(free_port()),
@@ -68,15 +69,17 @@ def kafka(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     broker = KafkaBroker(settings)
     broker.start()
     try:
-        yield home, env
+        yield env
     finally:
         broker.stop()
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
-def test_a_signal_stops_the_stream_cleanly_with_exit_0(how: str, kafka: tuple[Path, dict[str, str]]) -> None:
-    home, env = kafka
+def test_a_signal_stops_the_stream_cleanly_with_exit_0(
+    how: str, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    env, home = kafka_env, tmp_path / "h"
     proc = subprocess.Popen(
         _cli("stream", "--home", str(home), "--trigger", "2s", env=env),
         stdout=subprocess.PIPE,
