@@ -7,9 +7,6 @@ and queries through the rebuilt catalog count what the lake holds (docs/reliabil
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,21 +17,11 @@ import pytest
 from smartcity.catalog import LAKE_TABLES, crawl
 from smartcity.catalog.crawler import glue_client
 from smartcity.errors import StackError
-from smartcity.local.component import Component
 from smartcity.query import run_query
 from testdata.synthetic_lake import write_synthetic_lake
+from tests.integration.crash import sigkill
 
 pytestmark = pytest.mark.integration
-
-
-def _sigkill(component: Component) -> None:
-    record = component.record()
-    assert record is not None, f"{component.name} is not running"
-    os.killpg(record.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while record.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not record.alive(), f"{component.name} survived SIGKILL"
 
 
 class _KillBefore:
@@ -70,7 +57,7 @@ def test_moto_killed_during_a_crawl_then_the_next_crawl_rebuilds_the_catalog(sta
     settings = settings.model_copy(update={"lake_uri": root.as_uri()})
     moto = stack.stack.component("moto")
 
-    dying = _KillBefore(glue_client(settings), lambda: _sigkill(moto), "create_table", nth=2)
+    dying = _KillBefore(glue_client(settings), lambda: sigkill(moto), "create_table", nth=2)
     try:
         with pytest.raises(StackError, match=r"Glue Data Catalog at .* is unreachable") as caught:
             crawl(settings, glue=dying)

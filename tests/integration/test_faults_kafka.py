@@ -25,8 +25,8 @@ import pytest
 from smartcity.config import Settings, Stream
 from smartcity.demo.reset import reset_topics
 from smartcity.lake_layout import QUARANTINE_TABLE
-from smartcity.local.component import Component
 from smartcity.simulate.manifest import read_manifest
+from tests.integration.crash import sigkill
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -84,17 +84,6 @@ def _start_fresh(settings: Settings) -> None:
     for uri in (settings.lake_uri, settings.checkpoint_uri):
         shutil.rmtree(_path(uri), ignore_errors=True)
     reset_topics(settings)
-
-
-def _sigkill(component: Component) -> None:
-    """Kill the component's process group with SIGKILL (no shutdown hook runs), as a crash would."""
-    record = component.record()
-    assert record is not None, f"{component.name} is not running"
-    os.killpg(record.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while record.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not record.alive(), f"{component.name} survived SIGKILL"
 
 
 def _wait_for(what: str, ready, timeout: float, proc: subprocess.Popen[str] | None = None) -> None:
@@ -179,7 +168,7 @@ def test_kafka_sigkilled_mid_stream_and_restarted_loses_and_repeats_nothing(stac
             *("--manifest", str(manifest_path)),
         )
         _wait_for("messages in the lake", lambda: sum(_rows_in(settings).values()) > 0, 300, job)
-        _sigkill(kafka)
+        sigkill(kafka)
         time.sleep(5)  # producing into a dead broker: librdkafka queues and retries
         kafka.start()  # same data directory, as `smartcity up` after a crash
         lines = _finish(simulator, simulator_log, 300)
@@ -225,7 +214,7 @@ def test_a_broker_down_longer_than_the_patience_stops_the_job_and_the_restart_re
     )
     try:
         _wait_for("a second micro-batch", lambda: _committed(settings, 1), 900, job)
-        _sigkill(kafka)
+        sigkill(kafka)
         lines = _finish(job, job_log, 600)
     finally:
         if job.poll() is None:
