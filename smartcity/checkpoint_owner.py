@@ -24,7 +24,11 @@ class CheckpointError(SmartCityError):
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    """The error's first line; for a Java error through Py4J, the Java exception's own (the Python one
+    only names the call, e.g. ``An error occurred while calling o57.open.``)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def check_owner(fs: LakeFS, checkpoint_uri: str, *, lake_uri: str, topics: Iterable[str]) -> None:

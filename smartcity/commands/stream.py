@@ -2,7 +2,9 @@
 
 Before Spark starts, every flag is checked and the broker must answer, so a stack that is down costs a
 few seconds and one line, not minutes of Kafka client retries. SIGTERM or Ctrl-C stops the job between
-micro-batches and exits 0 (docs/streaming.md).
+micro-batches and exits 0 (docs/streaming.md). A broker that stops answering for longer than the broker
+patience stops the job with one line and exit code 2, like a broker that is down at start; the next
+start resumes from the checkpoint (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smartcity.commands._broker_watch import BrokerWatch
 from smartcity.commands._common import (
     add_stack_options,
     command_line,
@@ -57,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--starting-offsets", choices=["earliest", "latest"], help="where a new job starts")
     p.add_argument("--no-flush", action="store_true", help="with --available-now: keep windows open")
+    p.add_argument(
+        "--broker-patience",
+        type=positive_duration_s,
+        help="stop with an error when Kafka has not answered for this long while the job runs "
+        f"(default {_DEFAULTS.broker_patience_s:g}s)",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -99,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             watermark_delay_s=args.watermark_delay,
             starting_offsets=args.starting_offsets,
             flush_on_drain=False if args.no_flush else None,
+            broker_patience_s=args.broker_patience,
         )
     except ValueError as exc:
         raise UsageError(f"invalid stream option: {exc}") from None
@@ -168,10 +178,18 @@ def _stream(
         stopping.job = job
         if stopping.requested:
             return RunResult(0, False, True)
-        return job.run(available_now=available_now, install_signals=False)
-    except RuntimeError as exc:  # the query failed: Spark's message is pages of JVM stack
-        log.exception("the streaming query failed")
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise StreamFailed(f"{first} (full error in {log_file})") from None
+        check = lambda: require_kafka(settings)  # noqa: E731
+        with BrokerWatch(check, patience_s=cfg.broker_patience_s, on_lost=job.abort) as watch:
+            try:
+                result = job.run(available_now=available_now, install_signals=False)
+            except RuntimeError as exc:  # the query failed: Spark's message is pages of JVM stack
+                log.exception("the streaming query failed")
+                if watch.is_down():  # Spark's Kafka clients gave up before the patience ran out
+                    raise watch.error() from None
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                raise StreamFailed(f"{first} (full error in {log_file})") from None
+        if watch.lost.is_set():
+            raise watch.error()
+        return result
     finally:
         spark.stop()

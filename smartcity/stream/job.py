@@ -250,6 +250,13 @@ class StreamJob:
     def request_stop(self, *_: object) -> None:
         self._stop.set()
 
+    def abort(self) -> None:
+        """Stop now, even inside a micro-batch (its broker is gone): the batch is not committed, so the
+        next start replays it, and no drain flush runs."""
+        self._stop.set()
+        if self._query is not None and self._query.isActive:
+            self._query.stop()
+
     def run(
         self,
         *,
@@ -291,7 +298,7 @@ class StreamJob:
         if error is not None:
             raise RuntimeError(f"streaming query failed: {error.desc}")
         flushed = False
-        if available_now and not by_signal and self.cfg.flush_on_drain:
+        if available_now and not self._stop.is_set() and self.cfg.flush_on_drain:
             flushed = self.flush() is not None
         return RunResult(self.batches, flushed, by_signal)
 

@@ -47,6 +47,9 @@ class StreamSettings(BaseModel):
     flush_on_drain: bool = True
     # Spark partitions for the per-batch joins (frozen into nothing: our state is our own files).
     shuffle_partitions: int = Field(default=4, ge=1)
+    # How long `smartcity stream` waits for a broker that stopped answering before it stops the job with
+    # one line (docs/decisions/0010): a restart of the broker within it goes unnoticed.
+    broker_patience_s: float = Field(default=60.0, gt=0)
     # CloudWatch namespace; metrics are sent only when this is set (the Glue entry sets it on AWS).
     cloudwatch_namespace: str | None = None
 

@@ -61,6 +61,27 @@ def test_a_checkpoint_path_that_is_a_file_stops_the_job(spark, tmp_path):
         check_owner(LakeFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes through mode 000 (CAP_DAC_OVERRIDE)")
+def test_a_checkpoint_folder_without_permissions_stops_the_job(spark, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    check_owner(LakeFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
+    checkpoint.chmod(0)
+    try:
+        with pytest.raises(CheckpointError, match=r"cannot be read|cannot be claimed") as caught:
+            check_owner(LakeFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
+    finally:
+        checkpoint.chmod(0o755)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_owner_file_that_cannot_be_opened_stops_the_job(spark, tmp_path):
+    """Unreadable even for root: the owner file's name is taken by a folder."""
+    (tmp_path / "checkpoint" / OWNER_FILE).mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"cannot be read: java.io.\w+Exception: .*directory") as caught:
+        check_owner(LakeFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.timeout(900)
 def test_smartcity_stream_refuses_another_jobs_checkpoint_in_one_line(stack, tmp_path):
     checkpoint = tmp_path / "checkpoint"
