@@ -13,16 +13,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.compaction.plan import DEFAULT_TARGET_MB
 from smartcity.compaction.run import compact_lake
-from smartcity.compaction.s3_run import compact_catalog_lake, open_compactor
+from smartcity.compaction.s3_run import DEFAULT_GRACE_MINUTES, compact_catalog_lake, open_compactor
 from smartcity.config import Settings
 from smartcity.errors import UsageError
 from smartcity.stream.settings import StreamSettings
 
 _DEFAULTS = StreamSettings()
-DEFAULT_TARGET_MB = 128
-# Superseded S3 files stay this long after a swap: twice Athena's default DML query timeout (30 min).
-DEFAULT_GRACE_MINUTES = 60
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -43,6 +43,8 @@ from smartcity.config import Settings
 # the template covers this prefix, and the leading "_" keeps it out of lake-wide listings.
 COMPACTED_ROOT = "_compacted"
 RECORDS_DIR = "compaction"
+# Superseded files stay this long after a swap: twice Athena's default DML query timeout (30 minutes).
+DEFAULT_GRACE_MINUTES = 60
 Hook = Callable[[str, str], None]  # (phase, partition path)
 
 
