@@ -8,6 +8,7 @@ the enrichment state (rows and bytes of the live segments of the newest committe
 lake partition (the newest raw/vehicle hour, and the most of any partition), raw/vehicle and
 vehicle_enriched latency (p50/p95 of visible - acknowledged, for files that became visible in the window).
 
+The windows start once the job has published its first step (its JVM start is not the soak).
 Verdict, over the windows after ``--warmup-minutes`` (default: the de-dup horizon plus the watermark delay,
 after which the state should stop growing): the least-squares slope of the job's RSS, of the state's rows
 and of the raw p95 latency, times the measured span, must stay within the stated bounds
@@ -231,11 +232,18 @@ def soak(settings: Settings, a: argparse.Namespace) -> tuple[list[Window], Verdi
         name="soak-city",
     )
     print(f"[soak] {vehicles:,} vehicles (~{a.rate:,} events/s), {a.minutes:g} min, report every {a.every:g}")
-    started = time.monotonic()
     city.start()
     windows: list[Window] = []
-    acked_before, t_before = 0, time.time()
     try:
+        # The windows start with the job's first published step: a JVM's start is not the soak.
+        t0 = time.monotonic()
+        while not _metrics(lake):
+            if job.poll() is not None or time.monotonic() - t0 > a.start_timeout_s:
+                raise SystemExit(f"the streaming job published no step in {a.start_timeout_s:g} s; see {log}")
+            time.sleep(1)
+        print(f"[soak] first step of the job after {time.monotonic() - t0:.0f} s: windows start", flush=True)
+        started = time.monotonic()
+        acked_before, t_before = sink.acknowledged_total(), time.time()
         for k in range(1, int(a.minutes / a.every) + 1):
             time.sleep(max(0.0, started + k * a.every * 60 - time.monotonic()))
             if job.poll() is not None:
@@ -299,6 +307,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--rss-growth-pct", type=float, default=10.0, help="bound on RSS growth, %% of its mean")
     ap.add_argument("--state-growth-pct", type=float, default=10.0, help="bound on state growth, %% of mean")
+    ap.add_argument(
+        "--start-timeout-s", type=float, default=900.0, help="wait at most this long for the job's first step"
+    )
     ap.add_argument("--latency-growth-s", type=float, default=2.0, help="bound on raw p95 growth, seconds")
     a = ap.parse_args(argv)
     if a.minutes <= 0 or a.every <= 0 or a.every > a.minutes:

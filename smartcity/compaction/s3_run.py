@@ -38,6 +38,7 @@ from smartcity.compaction.merge import write_merged
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.run import HOURLY_TABLES, Outcome
 from smartcity.config import Settings
+from smartcity.stream.store import StateVersion
 
 # Compacted versions live outside every table folder: no crawler target and no S3 event notification of
 # the template covers this prefix, and the leading "_" keeps it out of lake-wide listings.
@@ -45,6 +46,9 @@ COMPACTED_ROOT = "_compacted"
 RECORDS_DIR = "compaction"
 # Superseded files stay this long after a swap: twice Athena's default DML query timeout (30 minutes).
 DEFAULT_GRACE_MINUTES = 60
+# A run lists the partitions (and records) of the days this far back from the watermark, and no older:
+# two days of late rows and of a stopped job, with the listing cost of three days, not of the whole lake.
+DEFAULT_LOOKBACK = timedelta(hours=48)
 Hook = Callable[[str, str], None]  # (phase, partition path)
 
 
@@ -136,24 +140,36 @@ class CatalogCompactor:
         with self.lake.fs.open_output_stream(path) as f:
             f.write(record.to_json().encode())
 
-    def recorded_partitions(self) -> list[str]:
-        """Partition paths that have a record (compacted once, or an attempt under way)."""
-        root = self.checkpoint.fs_path(RECORDS_DIR)
-        return sorted(
-            f.relative.removesuffix(".json")
-            for f in self.lake.list_files(root)
-            if f.relative.endswith(".json")
-        )
+    def recorded_partitions(self, days: list[str]) -> list[str]:
+        """Partition paths of those days that have a record (compacted once, or an attempt under way)."""
+        out: list[str] = []
+        for table in HOURLY_TABLES:
+            for day in days:
+                root = self.checkpoint.fs_path(f"{RECORDS_DIR}/{table}/dt={day}")
+                out += [
+                    f"{table}/dt={day}/{f.relative.removesuffix('.json')}"
+                    for f in self.lake.list_files(root)
+                    if f.relative.endswith(".json")
+                ]
+        return sorted(out)
+
+    def days(self, watermark: datetime | None, lookback: timedelta) -> list[str]:
+        """The ``dt`` values a run looks at: from ``lookback`` before the watermark to the watermark's day.
+        Listing only these keeps a run's requests bounded however old the lake grows."""
+        if watermark is None:
+            return []
+        first = (watermark - lookback).date()
+        return [str(first + timedelta(days=d)) for d in range((watermark.date() - first).days + 1)]
 
     # ------------------------------------------------------------------ the lake as the planner sees it
-    def _root_files(self, table: str) -> dict[tuple[str, str], dict[str, int]]:
-        """Per (dt, hour): the Parquet files directly in the table's partition folder, with their sizes."""
+    def _root_files(self, table: str, days: list[str]) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (dt, hour) of those days: the Parquet files directly in the partition folder, with sizes."""
         out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-        for f in self.lake.list_files(self.lake.fs_path(table)):
-            parts = f.relative.split("/")
-            if len(parts) == 3 and parts[2].endswith(".parquet") and not is_hidden(f.relative):
-                dt, hour = parts[0].removeprefix("dt="), parts[1].removeprefix("hour=")
-                out[(dt, hour)][parts[2]] = f.size
+        for day in days:
+            for f in self.lake.list_files(self.lake.fs_path(f"{table}/dt={day}")):
+                parts = f.relative.split("/")
+                if len(parts) == 2 and parts[1].endswith(".parquet") and not is_hidden(f.relative):
+                    out[(day, parts[0].removeprefix("hour="))][parts[1]] = f.size
         return out
 
     def _version_files(self, partition_path: str, version: str) -> dict[str, int]:
@@ -173,14 +189,14 @@ class CatalogCompactor:
             and (not current or (_step(f.relative) or "") > current)
         )
 
-    def partitions(self) -> tuple[list[Partition], dict[str, dict[str, str]]]:
+    def partitions(self, days: list[str]) -> tuple[list[Partition], dict[str, dict[str, str]]]:
         """Every catalogued hourly partition as the catalog's readers see it (current version plus the files
         the stream added after it), and for each one the lake-relative key of every file name."""
         partitions: list[Partition] = []
         keys: dict[str, dict[str, str]] = {}
         for table in HOURLY_TABLES:
             registered = self._registered(table)
-            for (dt, hour), root in sorted(self._root_files(table).items()):
+            for (dt, hour), root in sorted(self._root_files(table, days).items()):
                 if (dt, hour) not in registered:
                     continue  # the crawler has not catalogued it yet: no reader sees it
                 path = f"{table}/dt={dt}/hour={hour}"
@@ -196,13 +212,22 @@ class CatalogCompactor:
                 keys[path] = names
         return partitions, keys
 
+    def committed(self) -> StateVersion | None:
+        """The streaming job's newest committed state version (its watermark and step), if any."""
+        return committed_version(self.lake.fs, self.checkpoint.fs_path(""))
+
     def plan(
-        self, *, watermark_delay_s: float, dedup_horizon_s: float, target_file_bytes: int
+        self,
+        version: StateVersion | None,
+        days: list[str],
+        *,
+        watermark_delay_s: float,
+        dedup_horizon_s: float,
+        target_file_bytes: int,
     ) -> list[tuple[Compaction, list[str]]]:
         """The compactions to run now, each with its inputs' lake-relative keys. A partition holding files of
         a step not committed yet waits: the new version could not include them."""
-        version = committed_version(self.lake.fs, self.checkpoint.fs_path(""))
-        partitions, keys = self.partitions()
+        partitions, keys = self.partitions(days)
         plans = plan_compactions(
             partitions,
             watermark=version.clock.watermark if version else None,
@@ -314,16 +339,20 @@ def compact_catalog_lake(
     watermark_delay_s: float,
     dedup_horizon_s: float,
     target_file_bytes: int,
+    lookback: timedelta = DEFAULT_LOOKBACK,
 ) -> tuple[list[Outcome], list[Collected]]:
     """Finish what a killed run left, compact every closed partition that needs it, then delete the
-    garbage whose grace period is over."""
-    recorded = compactor.recorded_partitions()
-    outcomes = [o for p in recorded if (o := compactor.finish(p)) is not None]
+    garbage whose grace period is over; only partitions of the days within ``lookback`` of the watermark."""
+    version = compactor.committed()
+    days = compactor.days(version.clock.watermark if version else None, lookback)
+    outcomes = [o for p in compactor.recorded_partitions(days) if (o := compactor.finish(p)) is not None]
     plans = compactor.plan(
+        version,
+        days,
         watermark_delay_s=watermark_delay_s,
         dedup_horizon_s=dedup_horizon_s,
         target_file_bytes=target_file_bytes,
     )
     outcomes += [o for c, inputs in plans if (o := compactor.start(c, inputs)) is not None]
-    collected = [c for p in compactor.recorded_partitions() if (c := compactor.collect(p)) is not None]
+    collected = [c for p in compactor.recorded_partitions(days) if (c := compactor.collect(p)) is not None]
     return outcomes, collected

@@ -287,3 +287,18 @@ def test_a_location_moved_back_is_restored_before_anything_is_deleted(settings):
     compact_catalog_lake(compactor(settings, clock), **PLAN)
     assert COMPACTED_ROOT in locations(settings)["01"]
     assert counts(settings) == (total, total)
+
+
+def test_partitions_older_than_the_lookback_are_not_listed(settings):
+    total = build_lake(settings)
+    lake = open_lake(settings)
+    old_day = (START - timedelta(days=3)).date()
+    for batch in (1, 2):
+        table = pa.table({"id": [f"old{batch}"], "event_time": [START - timedelta(days=3)], "speed": [1.0]})
+        path = f"{TABLE}/dt={old_day}/hour=00/part-{StepId(batch).key}-0.snappy.parquet"
+        pq.write_table(table, lake.fs_path(path), filesystem=lake.fs)
+    crawl(settings, [CATALOG_TABLE])
+    outcomes, _ = compact_catalog_lake(compactor(settings, Clock()), **PLAN)
+    assert sorted(o.path.rsplit("/", 2)[1] for o in outcomes) == ["dt=2025-06-01"] * HOURS
+    assert counts(settings) == (total + 2, total + 2)
+    assert len(lake_keys(settings, f"{TABLE}/dt={old_day}")) == 2  # left as the stream wrote it
