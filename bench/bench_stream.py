@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import statistics
 import sys
@@ -63,10 +62,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-from confluent_kafka import Producer
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stream_probe import FileLatency, TrackedSink, events_per_vehicle_second, fmt, pctl, round_or_none
 
 from smartcity.config import Settings, Stream
 from smartcity.local.process import free_port
@@ -74,7 +72,7 @@ from smartcity.local.stack import LocalStack
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig, FaultInjector
 from smartcity.simulate.runner import RunConfig, Simulation
-from smartcity.simulate.sinks import PRODUCER_DEFAULTS, Counts, KafkaSink, MemorySink, kafka_config
+from smartcity.simulate.sinks import KafkaSink, kafka_config
 from smartcity.simulate.world import World, WorldParams
 from smartcity.stream.lakefs import LakeFS
 from smartcity.stream.metrics import read_metrics
@@ -139,102 +137,6 @@ class City:
         added = {k: now[k] - self.totals[k] for k in now}
         self.totals = now
         return added
-
-
-def events_per_vehicle_second(settings: Settings) -> float:
-    """Messages per vehicle per simulated second of the city (GPS, vehicle, cameras, weather, incidents),
-    from a short run into memory: turns ``--rate`` into a fleet size."""
-    sink = MemorySink(settings.topics.all())
-    sink.messages = _Discard()  # type: ignore[assignment]  # count only
-    vehicles, span = 500, 60.0
-    manifest = Simulation(
-        RunConfig(
-            world=WorldParams(vehicles=vehicles, seed=1),
-            mode="backfill",
-            start_ms=epoch_ms(datetime(2024, 1, 1, tzinfo=UTC)),
-            duration_s=span,
-        ),
-        sink,
-    ).run()
-    return int(manifest["totals"]["acknowledged"]) / (vehicles * span)
-
-
-class _Discard(list):  # type: ignore[type-arg]
-    def append(self, _item: object) -> None:
-        return None
-
-
-class TrackedSink:
-    """A Kafka sink for the simulator that records when each vehicle message was acknowledged.
-
-    The simulator's own ``KafkaSink`` asks for error reports only (cheaper); latency needs the success
-    reports. One background thread serves them (the only thread that polls until ``close``, so counters
-    are never updated from two threads), so an acknowledgement is timed within ~50 ms even while the
-    paced simulator sleeps between seconds. Messages are tracked while ``tracking`` is set.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.counts = Counts(settings.topics.all())
-        self._topics = settings.topics.all()
-        self._producer = Producer({**PRODUCER_DEFAULTS, **kafka_config(settings)})
-        self.tracking = True
-        # raw/vehicle rows are matched by (partition, offset), vehicle_enriched rows by event id.
-        self.acked_offsets: dict[tuple[int, int], float] = {}
-        self.acked_ids: dict[str, float] = {}
-        self._closing = threading.Event()
-        self._poller = threading.Thread(target=self._serve, name="bench-delivery", daemon=True)
-        self._poller.start()
-
-    def _serve(self) -> None:
-        while not self._closing.is_set():
-            self._producer.poll(0.05)
-
-    def send(self, stream: Stream, key: str, value: str, category: str) -> None:
-        topic = self._topics[stream]
-        cell = self.counts.cells[(topic, category)]
-        eid = None
-        if self.tracking and stream is Stream.VEHICLE and not category.startswith("malformed"):
-            eid = json.loads(value)["id"]
-        counts, offsets, ids = self.counts, self.acked_offsets, self.acked_ids
-
-        def on_delivery(err: Any, msg: Any) -> None:
-            if err is not None:
-                cell[2] += 1
-                counts.last_error = str(err)
-                return
-            cell[1] += 1
-            if eid is not None:
-                t = time.time()
-                offsets[(msg.partition(), msg.offset())] = t
-                ids.setdefault(eid, t)  # a duplicate's row is the first copy's
-
-        while True:
-            try:
-                self._producer.produce(topic, value, key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                time.sleep(0.01)  # queue full: the delivery thread drains it
-        cell[0] += 1
-
-    def poll(self) -> None:
-        return None  # the delivery thread polls
-
-    def acknowledged_total(self) -> int:
-        return self.counts.total(1)
-
-    def close(self, timeout_s: float = 60.0) -> int:
-        """Stop the delivery thread, flush; purge what is left (reported failed) and return its count."""
-        self._closing.set()
-        self._poller.join()
-        remaining = self._producer.flush(timeout_s)
-        if remaining:
-            self._producer.purge(in_queue=True, in_flight=True)
-            while len(self._producer):
-                self._producer.poll(0.1)
-        return int(remaining)
-
-    def check_connection(self, timeout_s: float = 10.0) -> None:
-        self._producer.list_topics(timeout=timeout_s)
 
 
 # --------------------------------------------------------------------------------------- baselines
@@ -361,22 +263,6 @@ def copy_baseline(spark: SparkSession, settings: Settings, cfg: StreamSettings, 
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _pctl(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None without values."""
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def _fmt(value: float | None, unit: str = " s", digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, digits)
-
-
 def print_steps(label: str, steps: list[dict[str, Any]]) -> None:
     """One line per step: size, time, engine cost and the phase split."""
     for m in steps:
@@ -385,7 +271,7 @@ def print_steps(label: str, steps: list[dict[str, Any]]) -> None:
             f"  [{label}] {kind}: {sum(m['rows_in'].values()):,} msgs, {m['duration_s']:.1f} s, "
             f"{m['enriched']:,} enriched, {sum(m['late'].values()):,} late, "
             f"classes {m.get('generated_classes', '-')}, jobs {m.get('spark_jobs', '-')}, raw visible "
-            f"{_fmt(m.get('raw_visible_s'))}; "
+            f"{fmt(m.get('raw_visible_s'))}; "
             + ", ".join(f"{k} {v:.2f}" for k, v in m.get("phases", {}).items())
         )
 
@@ -528,21 +414,12 @@ def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespa
     cfg = StreamSettings.from_settings(settings)  # the product's defaults: trigger, watermark, batch size
     lake_fs = LakeFS(spark)
     lake = Path(settings.lake_uri.removeprefix("file://"))
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            for table in ("raw/vehicle", "enriched/vehicle_enriched"):
-                for f in (lake / table).rglob("*.parquet"):
-                    seen.setdefault(str(f), time.time())
-            time.sleep(0.25)
 
     vehicles = max(1, round(a.rate / events_per_vehicle_second(settings)))
     # After the tracked span the city keeps talking until the watermark (newest event - delay) has passed
     # the last tracked vehicle's GPS window: its enriched row is then due in the next step.
     settle_s = cfg.watermark_delay_s + cfg.gps_window_s + 5
-    before = {str(f) for f in lake.rglob("*.parquet")}
+    files = FileLatency(lake)
     steps_before = len(read_metrics(lake_fs, settings.lake_uri))
     job = StreamJob(spark, settings, cfg)
     errors: list[BaseException] = []
@@ -554,9 +431,8 @@ def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespa
             errors.append(exc)
 
     runner = threading.Thread(target=run_job, name="bench-job")
-    poller = threading.Thread(target=poll, name="bench-files", daemon=True)
     runner.start()
-    poller.start()
+    files.start()
     time.sleep(5)
     sink = TrackedSink(settings)
     # The simulator's faults, with late messages held long enough to be late by construction (the
@@ -599,28 +475,12 @@ def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespa
     job.request_stop()
     runner.join(300)
     time.sleep(0.5)
-    stop.set()
-    poller.join()
+    files.stop()
     if errors:
         raise SystemExit(f"latency job failed: {errors[0]}")
     steps = read_metrics(lake_fs, settings.lake_uri)[steps_before:]
 
-    con = duckdb.connect()
-    raw_lat: list[float] = []
-    enr_lat: list[float] = []
-    for path, t_seen in seen.items():
-        if path in before:
-            continue
-        if "/raw/vehicle/" in path:
-            for part, off in con.execute(f"select kafka_partition, kafka_offset from '{path}'").fetchall():
-                t_ack = sink.acked_offsets.get((part, off))
-                if t_ack:
-                    raw_lat.append(t_seen - t_ack)
-        else:
-            for (eid,) in con.execute(f"select event_id from '{path}'").fetchall():
-                t_ack = sink.acked_ids.get(eid)
-                if t_ack:
-                    enr_lat.append(t_seen - t_ack)
+    raw_lat, enr_lat = files.latencies(sink)
 
     job_late = sum(sum(m["late"].values()) for m in steps)
     job_valid = sum(sum(m["valid"].values()) for m in steps)
@@ -639,26 +499,26 @@ def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespa
     )
     print_steps("latency", steps)
     print(
-        f"[latency] raw/vehicle: p50 {_fmt(_pctl(raw_lat, 50))}, p95 {_fmt(_pctl(raw_lat, 95))} "
+        f"[latency] raw/vehicle: p50 {fmt(pctl(raw_lat, 50))}, p95 {fmt(pctl(raw_lat, 95))} "
         f"({len(raw_lat):,} rows; target p95 <= 10 s)"
     )
     print(
-        f"[latency] vehicle_enriched: p50 {_fmt(_pctl(enr_lat, 50))}, p95 {_fmt(_pctl(enr_lat, 95))} "
+        f"[latency] vehicle_enriched: p50 {fmt(pctl(enr_lat, 50))}, p95 {fmt(pctl(enr_lat, 95))} "
         f"({len(enr_lat):,} rows; target p95 <= 30 s)"
     )
     print(
         f"[latency] late: the job counted {job_late:,} late of {job_valid:,} valid events; the simulator "
-        f"sent {sent_late:,} late on purpose: (job - sent) / valid = {_fmt(late_pct, ' %', 3)} "
+        f"sent {sent_late:,} late on purpose: (job - sent) / valid = {fmt(late_pct, ' %', 3)} "
         f"(target < 0.1 %)"
     )
     if job_late < sent_late:
         print("[latency] WARNING: fewer late than sent late: some deliberately late messages were not late")
     return {
-        "raw_p50_s": _round(_pctl(raw_lat, 50), 2),
-        "raw_p95_s": _round(_pctl(raw_lat, 95), 2),
-        "enriched_p50_s": _round(_pctl(enr_lat, 50), 2),
-        "enriched_p95_s": _round(_pctl(enr_lat, 95), 2),
-        "late_pct": _round(late_pct, 4),
+        "raw_p50_s": round_or_none(pctl(raw_lat, 50), 2),
+        "raw_p95_s": round_or_none(pctl(raw_lat, 95), 2),
+        "enriched_p50_s": round_or_none(pctl(enr_lat, 50), 2),
+        "enriched_p95_s": round_or_none(pctl(enr_lat, 95), 2),
+        "late_pct": round_or_none(late_pct, 4),
         "late_job": job_late,
         "late_sent": sent_late,
         "valid_events": job_valid,

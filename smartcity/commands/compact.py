@@ -1,18 +1,26 @@
-"""``smartcity compact``: rewrite the lake's closed hourly partitions into a few large files."""
+"""``smartcity compact``: rewrite the lake's closed hourly partitions into a few large ones.
+
+A local lake swaps directories (``smartcity.compaction.run``); an S3 lake writes a new prefix and swaps
+the catalog partition's location (``smartcity.compaction.s3_run``), the code the AWS Glue job runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 from smartcity.commands._common import add_stack_options, settings_from
+from smartcity.compaction.plan import DEFAULT_TARGET_MB
 from smartcity.compaction.run import compact_lake
+from smartcity.compaction.s3_run import DEFAULT_GRACE_MINUTES, compact_catalog_lake, open_compactor
+from smartcity.config import Settings
 from smartcity.errors import UsageError
 from smartcity.stream.settings import StreamSettings
 
 _DEFAULTS = StreamSettings()
-DEFAULT_TARGET_MB = 128
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,27 +46,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=_DEFAULTS.dedup_horizon_s,
         help=f"the streaming job's de-dup horizon in seconds (default {_DEFAULTS.dedup_horizon_s:g})",
     )
+    p.add_argument(
+        "--grace-minutes",
+        type=float,
+        default=DEFAULT_GRACE_MINUTES,
+        help="S3 lake: minutes superseded files stay readable after a swap, for queries that listed them"
+        f" (default {DEFAULT_GRACE_MINUTES})",
+    )
     p.set_defaults(handler=run)
 
 
 def _local_dir(uri: str, what: str) -> Path:
     if not uri.startswith("file://"):
-        raise UsageError(
-            f"{what} {uri} is not a local directory: compaction swaps directories atomically only there"
-        )
+        raise UsageError(f"{what} {uri} is not a local directory while the lake is: both must be local")
     return Path(uri.removeprefix("file://"))
+
+
+def _on_s3(settings: Settings) -> bool:
+    schemes = {urlparse(u).scheme for u in (settings.lake_uri, settings.checkpoint_uri)}
+    if schemes <= {"s3", "s3a"}:
+        return True
+    if urlparse(settings.lake_uri).scheme in ("s3", "s3a"):
+        raise UsageError(
+            f"checkpoint {settings.checkpoint_uri} must be on S3 with the lake {settings.lake_uri}"
+        )
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    outcomes = compact_lake(
-        _local_dir(settings.lake_uri, "lake"),
-        _local_dir(settings.checkpoint_uri, "checkpoint"),
-        watermark_delay_s=args.watermark_delay,
-        dedup_horizon_s=args.dedup_horizon,
-        target_file_bytes=int(args.target_mb * 1024 * 1024),
-    )
+    target = int(args.target_mb * 1024 * 1024)
+    if args.target_mb <= 0 or args.grace_minutes < 0:
+        raise UsageError("--target-mb must be positive and --grace-minutes not negative")
+    if _on_s3(settings):
+        compactor = open_compactor(settings, grace=timedelta(minutes=args.grace_minutes))
+        outcomes, collected = compact_catalog_lake(
+            compactor,
+            watermark_delay_s=args.watermark_delay,
+            dedup_horizon_s=args.dedup_horizon,
+            target_file_bytes=target,
+        )
+    else:
+        outcomes = compact_lake(
+            _local_dir(settings.lake_uri, "lake"),
+            _local_dir(settings.checkpoint_uri, "checkpoint"),
+            watermark_delay_s=args.watermark_delay,
+            dedup_horizon_s=args.dedup_horizon,
+            target_file_bytes=target,
+        )
+        collected = []
     for o in outcomes:
         print(json.dumps({"event": "compacted", **o.__dict__}))
+    for c in collected:
+        print(json.dumps({"event": "superseded_deleted", **c.__dict__}))
     print(json.dumps({"event": "compaction_done", "partitions": len(outcomes)}))
     return 0

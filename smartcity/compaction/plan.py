@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 # The streaming job's file names (smartcity.stream.sink): part-<step key>-<n>.snappy.parquet.
 _STEP_FILE = re.compile(r"^part-(\d{15}-(?:batch|flush))-\d+\.snappy\.parquet$")
 COMPACTED_PREFIX = "compacted-"
+# The output file size aimed at: large enough that a closed hour of the busiest table is one or a few files.
+DEFAULT_TARGET_MB = 128
 _COMPACTED_FILE = re.compile(r"^compacted-(\d{15}-(?:batch|flush))-\d+\.snappy\.parquet$")
 
 

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 
+from smartcity.compaction.clock import committed_version
+from smartcity.compaction.merge import write_merged
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.swap import exchange
 from smartcity.config import Stream
@@ -72,15 +73,7 @@ class Compactor:
 
     def committed(self) -> StateVersion | None:
         """The streaming job's newest committed state version (its watermark and step), if any."""
-        versions = self.checkpoint / "enrichment" / "versions"
-        names = (
-            sorted(p.name for p in versions.glob("*.json") if p.name[0].isdigit())
-            if versions.is_dir()
-            else []
-        )
-        if not names:
-            return None
-        return StateVersion.from_json((versions / names[-1]).read_text())
+        return committed_version(pafs.LocalFileSystem(), str(self.checkpoint))
 
     def plan(
         self, *, watermark_delay_s: float, dedup_horizon_s: float, target_file_bytes: int
@@ -152,19 +145,15 @@ class Compactor:
         """Write the merged files to ``staging`` with links to the partition's other files; the rows."""
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        tables = [pq.ParquetFile(live / name).read() for name in compaction.inputs]
-        merged = pa.concat_tables(tables, promote_options="default")
-        per_file = -(-merged.num_rows // len(compaction.outputs))
-        for k, name in enumerate(compaction.outputs):
-            pq.write_table(merged.slice(k * per_file, per_file), staging / name, compression="snappy")
-        written = sum(pq.ParquetFile(staging / name).metadata.num_rows for name in compaction.outputs)
-        if written != merged.num_rows:
-            raise RuntimeError(f"{compaction.partition.path}: wrote {written} rows of {merged.num_rows}")
+        rows = write_merged(
+            [str(live / name) for name in compaction.inputs],
+            [str(staging / name) for name in compaction.outputs],
+        )
         inputs = set(compaction.inputs)
         for other in sorted(live.iterdir()):
             if other.is_file() and other.name not in inputs:
                 os.link(other, staging / other.name)
-        return merged.num_rows
+        return rows
 
 
 def compact_lake(

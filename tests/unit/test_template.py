@@ -91,7 +91,7 @@ def _script(job: dict[str, Any]) -> Path:
     return ROOT / job["Properties"]["Command"]["ScriptLocation"]
 
 
-@pytest.mark.parametrize("job_id", ["StreamingJob", "LoadJob"])
+@pytest.mark.parametrize("job_id", ["StreamingJob", "LoadJob", "CompactionJob"])
 def test_glue_job_script_exists_and_reads_exactly_the_arguments_passed(
     template: dict[str, Any], job_id: str
 ) -> None:
@@ -632,7 +632,12 @@ def test_a_deploy_that_changes_the_streaming_jobs_artifacts_restarts_it(template
     for value in artifacts:
         assert value in rollout["Artifacts"], f"changing {value} would not restart the running job"
     # The keep-alive is the rollout function's schedule, not a Glue trigger that never restarts a run.
-    assert not resources(template, "AWS::Glue::Trigger")
+    triggered = [
+        a.get("JobName")
+        for t in resources(template, "AWS::Glue::Trigger").values()
+        for a in t["Properties"]["Actions"]
+    ]
+    assert {"Ref": "StreamingJob"} not in triggered
     events = template["Resources"]["StreamingRolloutFunction"]["Properties"]["Events"]
     assert [e["Type"] for e in events.values()] == ["Schedule"]
     # Objects a running job may still read are never deleted by an update.
