@@ -37,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def render(results: list[TableResult]) -> str:
     """The verdicts as text: one line per rule under a line per table."""
     lines: list[str] = []
+    name_of = {path: name for name, path in table_names().items()}
     for table in results:
         status = "PASSED" if table.passed else f"FAILED ({len(table.failed)} of {len(table.results)} rules)"
-        lines.append(f"{table.table}: {table.row_count:,} rows, {status}")
+        lines.append(f"{name_of[table.table]} ({table.table}): {table.row_count:,} rows, {status}")
         for r in table.results:
             offending = "-" if r.offending is None else f"{r.offending:,}"
             lines.append(f"  {r.verdict:<6}  {offending:>9}  {r.rule}  [{r.measured}]")
