@@ -28,11 +28,16 @@ from smartcity.orchestrate.alerts import (  # noqa: E402
     AlertKind,
 )
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig, QualityConfig  # noqa: E402
+from smartcity.orchestrate.events import parse_glue_state  # noqa: E402
 from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
 from smartcity.orchestrate.quality import GlueQualityRunner, client_token  # noqa: E402
 from smartcity.orchestrate.service import Orchestrator  # noqa: E402
+from smartcity.quality.history import history_path  # noqa: E402
+from smartcity.quality.local_runner import LocalQualityRunner  # noqa: E402
 from smartcity.quality.names import ruleset_name  # noqa: E402
+from tests.conftest import make_local_settings  # noqa: E402
 from tests.unit.test_handlers import Context, World, _emf, event_file, world  # noqa: E402, F401
+from tests.unit.test_quality_cli import lake_rows  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -89,8 +94,6 @@ class Stage:
         )
 
     def deliver(self, event: dict[str, Any]) -> Any:
-        from smartcity.orchestrate.events import parse_glue_state
-
         return self.orchestrator.on_glue_state(parse_glue_state(event))
 
 
@@ -215,3 +218,31 @@ def test_the_results_event_files_are_the_documented_shape() -> None:
         assert ev["source"] == "aws.glue-dataquality"
         assert ev["detail"]["context"]["contextType"] == "GLUE_DATA_CATALOG"
         assert ev["detail"]["rulesetNames"] == [RULESET]
+
+
+# -- the local adapter ---------------------------------------------------------------------------------------
+
+
+def test_locally_a_successful_crawl_evaluates_its_table_with_the_local_engine(
+    stage: Stage, tmp_path: Path
+) -> None:
+
+    settings = make_local_settings(tmp_path)
+    lake_rows(tmp_path, 3, humidity=-1.0)
+    local = Orchestrator.build(
+        boto3.client("glue", region_name=REGION),
+        boto3.client("dynamodb", region_name=REGION),
+        LakeConfig("smartcity-lake", "lake/", PREFIX),
+        CoordinationConfig(state_table=STATE_TABLE, load_job_name="smartcity-redshift-load"),
+        quality=(LocalQualityRunner(settings, PREFIX), PREFIX),
+    )
+    [run] = local.on_glue_state(parse_glue_state(crawl_event())).quality_runs
+    assert run.endswith("-failed"), "the out-of-range humidity fails its rule"
+    [line] = history_path(settings).read_text().splitlines()
+    assert json.loads(line) | {"evaluated_at": None} == {
+        "table": TABLE,
+        "row_count": 3,
+        "passed": False,
+        "evaluated_at": None,
+    }
+    assert local.on_glue_state(parse_glue_state(crawl_event())).quality_runs == []  # the duplicate
