@@ -20,6 +20,7 @@ from smartcity.catalog.exclusions import is_hidden
 from smartcity.catalog.lake import Lake
 from smartcity.quality.dqdl import render_rule
 from smartcity.quality.rules import (
+    ROW_LEVEL,
     AllowedValues,
     Complete,
     Fresh,
@@ -115,7 +116,7 @@ def evaluate(
     out: list[RuleResult] = []
     for rule in rules:
         text = render_rule(rule)
-        if isinstance(rule, Complete | InRange | AllowedValues | Unique):
+        if isinstance(rule, ROW_LEVEL):
             bad = _row_level(con, rule)
             out.append(RuleResult(text, FAILED if bad else PASSED, bad, f"{bad:,} of {rows:,} rows offend"))
         elif isinstance(rule, Fresh):
@@ -131,14 +132,18 @@ def evaluate(
         elif isinstance(rule, HasRows):
             out.append(RuleResult(text, PASSED if rows > 0 else FAILED, None, f"{rows:,} rows"))
         elif isinstance(rule, RowCountVsRecent):
-            window = list(recent_counts)[-rule.runs :]
-            if not window:
-                out.append(RuleResult(text, PASSED, None, f"{rows:,} rows; no earlier evaluation"))
-                continue
-            floor = sum(window) / len(window) * rule.min_ratio
-            verdict = PASSED if rows >= floor else FAILED
-            out.append(RuleResult(text, verdict, None, f"{rows:,} rows; floor {floor:,.1f}"))
+            out.append(_versus_recent(rule, rows, recent_counts))
     return rows, tuple(out)
+
+
+def _versus_recent(rule: RowCountVsRecent, rows: int, recent_counts: Sequence[int]) -> RuleResult:
+    """``rows`` against ``min_ratio`` of the average of the last ``runs`` counts; passes without history."""
+    text = render_rule(rule)
+    window = list(recent_counts)[-rule.runs :]
+    if not window:
+        return RuleResult(text, PASSED, None, f"{rows:,} rows; no earlier evaluation")
+    floor = sum(window) / len(window) * rule.min_ratio
+    return RuleResult(text, PASSED if rows >= floor else FAILED, None, f"{rows:,} rows; floor {floor:,.1f}")
 
 
 def table_dataset(lake: Lake, table: str) -> ds.Dataset | None:
@@ -181,12 +186,10 @@ def evaluate_dataset(
 def _without_rows(rule: Rule, recent_counts: Sequence[int]) -> RuleResult:
     """A rule's result on a table with no file: row-level rules hold vacuously, table-level ones judge 0."""
     text = render_rule(rule)
-    if isinstance(rule, Complete | InRange | AllowedValues | Unique):
+    if isinstance(rule, ROW_LEVEL):
         return RuleResult(text, PASSED, 0, "no rows")
     if isinstance(rule, RowCountVsRecent):
-        window = list(recent_counts)[-rule.runs :]
-        floor = sum(window) / len(window) * rule.min_ratio if window else 0.0
-        return RuleResult(text, PASSED if floor <= 0 else FAILED, None, f"0 rows; floor {floor:,.1f}")
+        return _versus_recent(rule, 0, recent_counts)
     return RuleResult(text, FAILED, None, "no rows")
 
 

@@ -97,6 +97,7 @@ class RowCountVsRecent:
 
 
 Rule = Complete | InRange | AllowedValues | Unique | Fresh | HasRows | RowCountVsRecent
+# Rules judged row by row (they count offending rows); the others measure the table.
 ROW_LEVEL: Final = (Complete, InRange, AllowedValues, Unique)
 
 
@@ -169,7 +170,6 @@ def _anomalies() -> tuple[Rule, ...]:
     return (
         *(Complete(c) for c in required),
         AllowedValues("rule", tuple(ANOMALY_KINDS)),
-        AllowedValues("stream", tuple(s.value for s in Stream)),
         Unique(("anomaly_id",)),
         # Anomalies are rare by nature: no freshness or non-empty rule.
         *_volume(fresh_column=None),
