@@ -128,8 +128,10 @@ def _envelope(
 def object_created_event(
     settings: Settings, key: str, size: int = 0, when: datetime | None = None
 ) -> dict[str, Any]:
-    """An S3 "Object Created" EventBridge event for a lake key (relative to the bucket)."""
-    bucket = lake_config(settings).bucket
+    """An S3 "Object Created" EventBridge event for a lake file (``key`` relative to the lake root). The
+    event names the key relative to the bucket, as S3 does: an ``s3a://bucket/lake`` lake adds ``lake/``."""
+    lake = lake_config(settings)
+    bucket, key = lake.bucket, lake.prefix + key
     event = _envelope(
         "aws.s3",
         "Object Created",

@@ -57,3 +57,20 @@ def test_orchestration_imports_without_heavy_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("lake", ["file", "s3"])
+def test_the_demos_object_event_names_the_key_the_orchestrator_routes(lake: str, tmp_path) -> None:
+    """The demo turns each lake file into an S3 event: in S3 mode the key must carry the lake's prefix
+    inside the bucket, as S3 would send it, or no crawl ever starts."""
+    from smartcity.config import Settings
+    from smartcity.orchestrate.local import lake_config, object_created_event
+
+    settings = Settings(profile="local", lake=lake, local={"home": tmp_path})  # type: ignore[arg-type]
+    relative = "raw/vehicle/dt=2024-05-01/hour=10/part-0.parquet"
+    event = object_created_event(settings, relative, 10)
+    key = event["detail"]["object"]["key"]
+    routed = classify_key(key, lake_config(settings).prefix)
+    assert routed is not None and routed.table == "raw/vehicle"
+    assert routed.partition == "dt=2024-05-01/hour=10"
+    assert key.endswith(relative) and (key != relative) == (lake == "s3")
