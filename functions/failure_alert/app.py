@@ -1,4 +1,5 @@
-"""Failure → SNS alert: crawler Failed, job FAILED/TIMEOUT/ERROR/STOPPED, streaming job ended.
+"""Failure → SNS alert: crawler Failed, job FAILED/TIMEOUT/ERROR/STOPPED, streaming job ended, a data
+quality rule failed.
 
 Thin Powertools handler; what counts as a failure and what the alert says is
 ``smartcity.orchestrate.alerts``: published at least once per EventBridge event id (marked in the state
@@ -24,12 +25,7 @@ from smartcity.orchestrate.alerts import (
     alert_on_failure,
 )
 from smartcity.orchestrate.config import AlertConfig
-from smartcity.orchestrate.events import (
-    METRIC_MALFORMED_EVENTS,
-    CrawlerStateEvent,
-    JobStateEvent,
-    parse_glue_state,
-)
+from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS, parse_alert_event
 
 logger = Logger()
 metrics = Metrics()
@@ -44,9 +40,7 @@ def _deps() -> tuple[Any, Any, AlertConfig]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        parsed = parse_glue_state(event)
-        if not isinstance(parsed, CrawlerStateEvent | JobStateEvent):
-            raise ValueError(f"unexpected {parsed.detail_type!r} event")
+        parsed = parse_alert_event(event)
     except (ValidationError, ValueError, TypeError) as exc:
         logger.error("malformed event ignored", extra={"error": str(exc)[:500], "event": str(event)[:1000]})
         metrics.add_metric(name=METRIC_MALFORMED_EVENTS, unit=MetricUnit.Count, value=1)

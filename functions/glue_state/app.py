@@ -1,4 +1,5 @@
-"""Crawl finished / load finished / reconcile tick → the next crawl or load.
+"""Crawl finished / load finished / reconcile tick → the next crawl or load, and a crawled table's data
+quality evaluation.
 
 EventBridge delivers "Glue Crawler State Change" (lake crawlers), "Glue Job State Change" (the load job)
 and a 15-minute "Scheduled Event" (reconcile: the safety net for lost events). Thin Powertools handler;
@@ -17,10 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
+from smartcity.orchestrate.config import CoordinationConfig, LakeConfig, QualityConfig
 from smartcity.orchestrate.crawls import METRIC_CRAWLS_STARTED
 from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS, parse_glue_state
 from smartcity.orchestrate.loads import METRIC_LOADS_DEFERRED, METRIC_LOADS_STARTED
+from smartcity.orchestrate.quality import METRIC_QUALITY_RUNS_STARTED, GlueQualityRunner
 from smartcity.orchestrate.service import Orchestrator
 
 logger = Logger()
@@ -29,8 +31,14 @@ metrics = Metrics()
 
 @cache
 def _orchestrator() -> Orchestrator:
+    glue = boto3.client("glue")
+    quality = QualityConfig.from_env()
     return Orchestrator.build(
-        boto3.client("glue"), boto3.client("dynamodb"), LakeConfig.from_env(), CoordinationConfig.from_env()
+        glue,
+        boto3.client("dynamodb"),
+        LakeConfig.from_env(),
+        CoordinationConfig.from_env(),
+        quality=(GlueQualityRunner(glue, quality.role_arn), quality.ruleset_prefix) if quality else None,
     )
 
 
@@ -47,6 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name=METRIC_CRAWLS_STARTED, unit=MetricUnit.Count, value=len(out.started))
     metrics.add_metric(name=METRIC_LOADS_STARTED, unit=MetricUnit.Count, value=len(out.loads_started))
     metrics.add_metric(name=METRIC_LOADS_DEFERRED, unit=MetricUnit.Count, value=len(out.loads_deferred))
+    metrics.add_metric(name=METRIC_QUALITY_RUNS_STARTED, unit=MetricUnit.Count, value=len(out.quality_runs))
     logger.info(
         "state change handled",
         extra={
@@ -55,6 +64,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "already_running": out.already_running,
             "loads_started": out.loads_started,
             "loads_deferred": out.loads_deferred,
+            "quality_runs": out.quality_runs,
             "skipped": out.skipped,
         },
     )
@@ -63,5 +73,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "started": out.started,
         "loads_started": out.loads_started,
         "loads_deferred": out.loads_deferred,
+        "quality_runs": out.quality_runs,
         "skipped": out.skipped,
     }

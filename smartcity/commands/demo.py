@@ -1,7 +1,7 @@
 """``smartcity demo``: the whole pipeline on the local stack, ending with a reconciliation report.
 
-Thin: flags → ``smartcity.demo``. Exit 0 only when every reconciliation line holds; the stack is left as
-it was found (up if it was up), the data kept for exploration.
+Thin: flags → ``smartcity.demo``. Exit 0 only when every reconciliation line holds and every data quality
+rule passed; the stack is left as it was found (up if it was up), the data kept for exploration.
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ def _demo(args: argparse.Namespace) -> int:
         console.print(f"smartcity demo: library logs of this run in {run.directory}", highlight=False)
         ok = _run_stages(console, settings, config, dashboard=args.dashboard)
     console.print(
-        "demo OK: every reconciliation line holds" if ok else "demo FAILED: see the lines marked ✗ above",
+        "demo OK: every reconciliation line and data quality rule holds"
+        if ok
+        else "demo FAILED: see the lines marked ✗ above",
         style="bold green" if ok else "bold red",
     )
     return 0 if ok else 1
@@ -123,6 +125,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, dashboard: bool) -> bool:
     """The demo's stages, report and closing hints; True when every reconciliation line holds."""
     from smartcity.demo.flow import data_locations, run_demo
+    from smartcity.demo.quality import print_quality, run_quality
     from smartcity.demo.reconcile import reconcile
     from smartcity.demo.report import print_report
     from smartcity.demo.showcase import compare_all
@@ -141,8 +144,10 @@ def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, das
             progress("reconcile", "counting the lake the way Athena lists it")
             recon = reconcile(settings, [result.manifest], result.stream_totals)
             progress("reconcile", "all lines hold" if recon.ok else "MISMATCH")
+            quality = run_quality(settings, progress)
         print_report(console, result, comparisons, recon)
-        ok = recon.ok and all(c.agree for c in comparisons)
+        print_quality(console, quality)
+        ok = recon.ok and all(c.agree for c in comparisons) and all(t.passed for t in quality)
     except KeyboardInterrupt:
         console.print("demo interrupted: every process it started was stopped", style="yellow")
         raise

@@ -1,8 +1,9 @@
 """Failure alerts: decide whether a Glue state change is a failure and say what, when and where the logs are.
 
 A crawler that Failed, a job run that ended FAILED, TIMEOUT, ERROR or STOPPED (a stopped load did not load),
-and the streaming job ending in any state at all (it is meant to run forever: STOPPED or even SUCCEEDED
-means the lake stopped filling) are failures.
+the streaming job ending in any state at all (it is meant to run forever: STOPPED or even SUCCEEDED
+means the lake stopped filling), and a data quality evaluation with a failed rule (or that did not run)
+are failures.
 
 Delivery is at least once: the alert is published first and its event id marked as alerted after, so a
 function that dies in between (a timeout, a kill) leaves no mark and the retry publishes it. The price is a
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from smartcity.orchestrate.config import AlertConfig
-from smartcity.orchestrate.events import CrawlerStateEvent, JobStateEvent
+from smartcity.orchestrate.events import AlertEvent, CrawlerStateEvent, DataQualityResultsEvent
 from smartcity.orchestrate.state import StateStore
 
 SNS_SUBJECT_MAX_CHARS = 100
@@ -39,6 +40,7 @@ class AlertKind(StrEnum):
     CRAWLER = "crawler"
     JOB = "job"  # a job run other than the streaming job's: the Redshift load
     STREAMING_JOB = "streaming-job"
+    DATA_QUALITY = "data-quality"  # a table's data quality ruleset evaluation failed a rule or failed to run
 
 
 # Metrics of the failure-alert function (namespace and the ``service`` dimension come from Powertools'
@@ -47,11 +49,15 @@ METRIC_ALERTS_PUBLISHED = "AlertsPublished"  # dimensions: service, kind (an Ale
 DIMENSION_KIND = "kind"
 METRIC_ETL_FAILURES = "EtlFailures"  # dimension: service; a load or streaming job run failed or ended
 METRIC_CRAWLER_FAILURES = "CrawlerFailures"  # dimension: service; a lake crawler failed
+METRIC_DATA_QUALITY_FAILURES = "DataQualityFailures"  # dimension: service; a ruleset evaluation failed
 FAILURE_METRIC: dict[AlertKind, str] = {
     AlertKind.CRAWLER: METRIC_CRAWLER_FAILURES,
     AlertKind.JOB: METRIC_ETL_FAILURES,
     AlertKind.STREAMING_JOB: METRIC_ETL_FAILURES,
+    AlertKind.DATA_QUALITY: METRIC_DATA_QUALITY_FAILURES,
 }
+# A data quality evaluation run ended in this state when it ran (its rules may still have failed).
+DATA_QUALITY_RUN_SUCCEEDED = "SUCCEEDED"
 
 ALERT_MARKER = "alert"  # kind of the state table's seen#alert#<event id> markers
 
@@ -121,10 +127,40 @@ def _cw_logs_url(region: str, group: str, stream: str) -> str:
     )
 
 
-def alert_for(event: CrawlerStateEvent | JobStateEvent, streaming_job: str) -> Alert | None:
+def _data_quality_alert(event: DataQualityResultsEvent, when: str) -> Alert | None:
+    """A failed rule or a failed run of a table's ruleset evaluation; None when every rule passed."""
+    d, region = event.detail, event.region
+    ran = d.state.upper() == DATA_QUALITY_RUN_SUCCEEDED
+    if ran and d.rules_failed == 0:
+        return None
+    ctx = d.context
+    table = f"{ctx.database_name}.{ctx.table_name}" if ctx.table_name else "its table"
+    db_q, table_q = quote(ctx.database_name or ""), quote(ctx.table_name or "")
+    total = d.rules_succeeded + d.rules_failed + d.rules_skipped
+    message = (
+        f"{d.rules_failed} of {total} rules failed on {table} (score {d.score})"
+        if ran
+        else f"the evaluation of {table} ended {d.state}"
+    )
+    return Alert(
+        kind=AlertKind.DATA_QUALITY,
+        name=",".join(d.ruleset_names),
+        state=f"{d.rules_failed}-RULES-FAILED" if ran else d.state,
+        time=when,
+        message=message + (f"; result {d.result_id}" if d.result_id else ""),
+        # Rule by rule, with the offending values: the result's API (or the table's Data quality tab).
+        logs_url=f"aws glue get-data-quality-result --result-id {d.result_id or '<none>'} --region {region}",
+        console_url=f"https://{region}.console.aws.amazon.com/glue/home?region={region}#/v2/data-catalog/tables/view/{table_q}?database={db_q}",
+        run_id=ctx.run_id,
+    )
+
+
+def alert_for(event: AlertEvent, streaming_job: str) -> Alert | None:
     """The alert an event calls for, or None when the state change is not a failure."""
     when = event.time.isoformat().replace("+00:00", "Z")
     region = event.region
+    if isinstance(event, DataQualityResultsEvent):
+        return _data_quality_alert(event, when)
     if isinstance(event, CrawlerStateEvent):
         d = event.detail
         if d.state.lower() != "failed":
@@ -169,7 +205,7 @@ class AlertOutcome:
 
 
 def alert_on_failure(
-    event: CrawlerStateEvent | JobStateEvent,
+    event: AlertEvent,
     sns: Any,
     dynamodb: Any,
     config: AlertConfig,

@@ -27,6 +27,8 @@ ENV_VARS: dict[str, str] = {
     "ALERT_TOPIC_ARN": "SNS topic for failure alerts",
     "STALE_AFTER_S": "a crawl or load believed in flight for longer than this is presumed lost",
     "MARKER_TTL_DAYS": "lifetime of partition and de-duplication markers",
+    "RULESET_PREFIX": "prefix of every data quality ruleset name; ruleset = prefix + table as for crawlers",
+    "DATA_QUALITY_ROLE_ARN": "role the Glue Data Quality evaluation runs assume",
 }
 
 
@@ -100,3 +102,20 @@ class AlertConfig:
             state_table=_req(env, "STATE_TABLE"),
             marker_ttl_days=int(env.get("MARKER_TTL_DAYS", cls.marker_ttl_days)),
         )
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Which rulesets to evaluate after a crawl, and as which role."""
+
+    ruleset_prefix: str
+    role_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> QualityConfig | None:
+        """None without RULESET_PREFIX: a deployment without rulesets evaluates nothing after crawls
+        (the template sets it; ``tests/unit/test_quality_template.py`` checks)."""
+        env = os.environ if env is None else env
+        if not env.get("RULESET_PREFIX"):
+            return None
+        return cls(ruleset_prefix=_req(env, "RULESET_PREFIX"), role_arn=_req(env, "DATA_QUALITY_ROLE_ARN"))

@@ -43,6 +43,7 @@ class Outcome:
     loads_started: list[str] = field(default_factory=list)
     loads_deferred: list[str] = field(default_factory=list)
     malformed: dict[str, str] = field(default_factory=dict)
+    quality_runs: list[str] = field(default_factory=list)  # data quality evaluation runs started
 
     def merge(self, other: Outcome) -> Outcome:
         self.started += other.started
@@ -51,6 +52,7 @@ class Outcome:
         self.loads_started += other.loads_started
         self.loads_deferred += other.loads_deferred
         self.malformed.update(other.malformed)
+        self.quality_runs += other.quality_runs
         return self
 
 

@@ -1,7 +1,8 @@
 """Typed models of the EventBridge events the orchestration reacts to.
 
 Field names follow the AWS EventBridge user guide's examples of "Object Created" (S3), "Glue Crawler State
-Change" and "Glue Job State Change" events (the files in ``events/`` are those shapes). Only the fields the
+Change" and "Glue Job State Change" events (the files in ``events/`` are those shapes), and the Glue
+developer guide's "Data Quality Evaluation Results Available" example. Only the fields the
 decisions need are required, so an AWS-side addition never breaks parsing, while an event missing what we
 need fails validation and is counted as malformed instead of half-processed.
 """
@@ -98,7 +99,39 @@ class ScheduledEvent(_Envelope):
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
 
 
+class DataQualityContext(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    context_type: str = Field(alias="contextType")
+    run_id: str | None = Field(default=None, alias="runId")
+    database_name: str | None = Field(default=None, alias="databaseName")
+    table_name: str | None = Field(default=None, alias="tableName")
+
+
+class DataQualityResultsDetail(BaseModel):
+    """Shape of the AWS Glue developer guide's example (data-quality-alerts.html) for Data Catalog runs."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    context: DataQualityContext
+    result_id: str | None = Field(default=None, alias="resultID")
+    ruleset_names: list[str] = Field(alias="rulesetNames", min_length=1)
+    state: str
+    score: float | None = None
+    rules_succeeded: int = Field(default=0, alias="rulesSucceeded")
+    rules_failed: int = Field(default=0, alias="rulesFailed")
+    rules_skipped: int = Field(default=0, alias="rulesSkipped")
+
+
+class DataQualityResultsEvent(_Envelope):
+    source: Literal["aws.glue-dataquality"]
+    detail_type: Literal["Data Quality Evaluation Results Available"] = Field(alias="detail-type")
+    detail: DataQualityResultsDetail
+
+
 GlueStateEvent = CrawlerStateEvent | JobStateEvent | ScheduledEvent
+# What the failure-alert function receives: failed crawls and job runs, and data quality results.
+AlertEvent = CrawlerStateEvent | JobStateEvent | DataQualityResultsEvent
 
 
 _GLUE_STATE = TypeAdapter(Annotated[GlueStateEvent, Field(discriminator="detail_type")])
@@ -107,3 +140,11 @@ _GLUE_STATE = TypeAdapter(Annotated[GlueStateEvent, Field(discriminator="detail_
 def parse_glue_state(event: Any) -> GlueStateEvent:
     """Parse a crawler/job state change or a reconcile tick; raises ``pydantic.ValidationError`` otherwise."""
     return _GLUE_STATE.validate_python(event)
+
+
+_ALERT_EVENT = TypeAdapter(Annotated[AlertEvent, Field(discriminator="detail_type")])
+
+
+def parse_alert_event(event: Any) -> AlertEvent:
+    """Parse a crawler/job state change or data quality results; raises ``pydantic.ValidationError``."""
+    return _ALERT_EVENT.validate_python(event)

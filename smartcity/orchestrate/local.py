@@ -2,9 +2,10 @@
 
 The local flow (wired by the demo): the streaming job commits files → ``on_new_files`` with an
 ``object_created_event`` per file → the crawlers it started are run with ``smartcity crawl`` →
-``crawl_finished`` (which also ends the crawl in moto's Glue API and starts the load job when the enriched
-table was crawled) → ``smartcity load`` runs the load → ``load_finished``. Each step takes or builds an
-event of the exact shape EventBridge delivers in AWS, so the handlers' code path is the one exercised.
+``crawl_finished`` (which also ends the crawl in moto's Glue API, evaluates the table's data quality
+rules and starts the load job when the enriched table was crawled) → ``smartcity load`` runs the load →
+``load_finished``. Each step takes or builds an event of the exact shape EventBridge delivers in AWS, so
+the handlers' code path is the one exercised.
 """
 
 from __future__ import annotations
@@ -91,11 +92,17 @@ def ensure_resources(settings: Settings) -> None:
 
 
 def orchestrator(settings: Settings) -> Orchestrator:
+    """The handlers' orchestrator on moto; data quality runs on the local engine (rulesets named like the
+    crawlers, as the template names them)."""
+    from smartcity.quality.local_runner import LocalQualityRunner
+
+    quality = (LocalQualityRunner(settings, settings.crawler_prefix), settings.crawler_prefix)
     return Orchestrator.build(
         _client(settings, "glue"),
         _client(settings, "dynamodb"),
         lake_config(settings),
         coordination_config(settings),
+        quality=quality,
     )
 
 

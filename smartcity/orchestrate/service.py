@@ -15,6 +15,7 @@ from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.crawls import CrawlCoordinator, Outcome
 from smartcity.orchestrate.events import CrawlerStateEvent, GlueStateEvent, ObjectCreatedEvent, ScheduledEvent
 from smartcity.orchestrate.loads import LoadCoordinator
+from smartcity.orchestrate.quality import QualityRunner, QualityStarter
 from smartcity.orchestrate.state import StateStore
 
 CRAWL_ENDED_STATES = {"succeeded": True, "failed": False}
@@ -28,6 +29,7 @@ class Orchestrator:
     crawls: CrawlCoordinator
     loads: LoadCoordinator
     enriched_crawler: str
+    quality: QualityStarter | None = None
 
     @classmethod
     def build(
@@ -37,18 +39,24 @@ class Orchestrator:
         lake: LakeConfig,
         config: CoordinationConfig,
         clock: Callable[[], float] = time.time,
+        quality: tuple[QualityRunner, str] | None = None,
     ) -> Orchestrator:
+        """``quality``: the runner and ruleset prefix of the evaluations started after crawls (None: none)."""
         store = StateStore(dynamodb, config.state_table, config.marker_ttl_days)
         crawls = CrawlCoordinator(glue, store, lake, config, clock)
         return cls(
-            crawls, LoadCoordinator(glue, store, config, clock), crawls.crawler_for(config.enriched_table)
+            crawls,
+            LoadCoordinator(glue, store, config, clock),
+            crawls.crawler_for(config.enriched_table),
+            QualityStarter(quality[0], store, quality[1], clock) if quality else None,
         )
 
     def on_object_created(self, event: ObjectCreatedEvent) -> Outcome:
         return self.crawls.on_object_created(event.detail.bucket.name, event.detail.object.key)
 
     def on_glue_state(self, event: GlueStateEvent) -> Outcome:
-        """Crawl ended → close it, crawl again if owed, load after the enriched table; load ended → next."""
+        """Crawl ended → close it, crawl again if owed, load after the enriched table, evaluate the table's
+        data quality after a success; load ended → next."""
         if isinstance(event, ScheduledEvent):
             return self.crawls.reconcile().merge(self.loads.reconcile())
         if isinstance(event, CrawlerStateEvent):
@@ -59,6 +67,9 @@ class Orchestrator:
             out = self.crawls.on_crawl_finished(d.crawler_name, succeeded, d.completion_date or event.time)
             if succeeded and d.crawler_name == self.enriched_crawler:
                 out.merge(self.loads.on_enriched_crawled(event.id))
+            table = self.crawls.crawlers.get(d.crawler_name)
+            if succeeded and table is not None and self.quality is not None:
+                out.merge(self.quality.after_crawl(table, event.id))
             return out
         d = event.detail
         if d.job_name != self.loads.job or d.state not in JOB_ENDED_STATES:

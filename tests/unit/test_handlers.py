@@ -559,6 +559,8 @@ HANDLER_OF = {
     "job-load-failed.json": "failure_alert",
     "job-streaming-stopped.json": "failure_alert",
     "job-load-stopped.json": "failure_alert",
+    "dq-results-failed.json": "failure_alert",
+    "dq-results-passed.json": "failure_alert",
     "msk-topics-create.json": "msk_topics",
     "msk-topics-delete.json": "msk_topics",
     "glue-library-create.json": "glue_library",

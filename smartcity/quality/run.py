@@ -1,0 +1,45 @@
+"""Evaluate lake tables on the local stack's lake and remember each evaluation: the ``smartcity quality``
+command, the local orchestration after a crawl and the demo all go through ``evaluate_tables``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from smartcity.catalog.lake import open_lake
+from smartcity.catalog.tables import LAKE_TABLES
+from smartcity.config import Settings
+from smartcity.errors import UsageError
+from smartcity.quality import history
+from smartcity.quality.local import TableResult, evaluate_dataset, now_utc, table_dataset
+from smartcity.quality.rules import RULESETS
+
+
+def table_names() -> dict[str, str]:
+    """Catalog table name → lake folder of every table with rules (AWS names a table after its folder)."""
+    catalogued = {t.path: t.name for t in LAKE_TABLES}
+    return {catalogued.get(path, path.rsplit("/", 1)[-1]): path for path in RULESETS}
+
+
+def select(names: Sequence[str]) -> list[str]:
+    """The lake folders of the named tables (all when none is named); an unknown name is a usage error."""
+    known = table_names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown table {', '.join(unknown)} (known: {', '.join(known)})")
+    return [known[n] for n in names] if names else list(known.values())
+
+
+def evaluate_tables(
+    settings: Settings, tables: Sequence[str], now: datetime | None = None
+) -> list[TableResult]:
+    """Evaluate each table folder's rules on the lake, then append the results to the history."""
+    lake = open_lake(settings)
+    path = history.history_path(settings)
+    when = now or now_utc()
+    results = [
+        evaluate_dataset(table_dataset(lake, t), t, history.recent_counts(path, t), when) for t in tables
+    ]
+    for result in results:
+        history.record(path, result)
+    return results
