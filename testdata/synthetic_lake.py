@@ -373,7 +373,7 @@ def write_synthetic_lake(
         write("vehicle_enriched", "enriched/vehicle_enriched", enriched_columns(), enriched, et)
 
     if "anomalies" in tables:
-        na = max(len(ANOMALY_KINDS), n // 100)
+        na = max(len(ANOMALY_KINDS), n // 20)
         a_et = times(na)
         rule = np.array(ANOMALY_KINDS)[np.arange(na) % len(ANOMALY_KINDS)]
         weather_rule = np.isin(rule, [STUCK_SENSOR, WEATHER_OUTLIER])
