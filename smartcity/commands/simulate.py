@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--anomaly-rate",
-        type=_anomaly_rate,
+        type=anomaly_rate,
         default=0.0,
         help="per device and anomaly kind, the probability that a minute starts an injected anomaly, "
         f"recorded in the manifest (0..{MAX_ANOMALY_RATE}; default 0: none; "
@@ -91,7 +91,7 @@ def _rate(text: str) -> float:
     return value
 
 
-def _anomaly_rate(text: str) -> float:
+def anomaly_rate(text: str) -> float:
     """A per device-minute probability, at most MAX_ANOMALY_RATE (argparse names the flag in the error)."""
     try:
         value = float(text)
