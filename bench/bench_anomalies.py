@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="london-birmingham")
-    p.add_argument("--vehicles", type=int, default=30)
+    p.add_argument("--vehicles", type=int, default=25)
     p.add_argument("--duration", type=float, default=2400.0, help="simulated seconds per run")
     p.add_argument("--anomaly-rate", type=float, default=AnomalyConfig.DEFAULT_RATE)
     p.add_argument("--seed", type=int, default=11)
@@ -105,6 +106,8 @@ def run_once(
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    # SIGTERM ends the run through the finally below, so the private broker never outlives the bench.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix="smartcity-bench-anomalies-"))
     settings = Settings(
         profile="local",
