@@ -10,6 +10,8 @@ import pytest
 from smartcity.anomaly.rules import ANOMALY_KINDS, DEVICE_SILENT, GPS_JUMP, IMPOSSIBLE_SPEED, STUCK_SENSOR
 from smartcity.anomaly.scoring import KindScore, score, score_manifests
 
+pytestmark = pytest.mark.unit
+
 
 def record(kind: str, device: str, event_id: str | None, **extra: Any) -> dict[str, Any]:
     base = {

@@ -37,6 +37,8 @@ from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.sinks import MemorySink
 from smartcity.simulate.world import WorldParams
 
+pytestmark = pytest.mark.unit
+
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TOPICS = {s: s.value for s in Stream}
 
