@@ -226,8 +226,8 @@ def edges(spark):
             *stuck_short,
             *[weather("exact", 60 * k + 1) for k in range(STUCK_REPORTS + 2)],  # one flag for the run
             *[weather("noisy", 60 * k + 2, wind=5.0 + k / 10) for k in range(STUCK_REPORTS + 2)],
-            # Minute [540, 600): neighbours at 10 and 11 (median of the others 10.5 for "at"/"over").
-            *[weather(f"n{k}", 545 + k, temp=10.0 + k % 2) for k in range(4)],
+            # Minute [540, 600): five neighbours at NEAR (the median of the others for "at" and "over").
+            *[weather(f"n{k}", 545 + k, temp=NEAR) for k in range(5)],
             weather("at", 550, temp=NEAR + MAX_TEMPERATURE_DEVIATION_C),
             weather("over", 551, temp=NEAR - MAX_TEMPERATURE_DEVIATION_C - 0.1),
             # Minute [600, 660): three reports now, the outlier in step 2, before the minute closes.
@@ -273,7 +273,7 @@ def test_stuck_run_one_short_none_at_the_threshold_one(edges):
 def test_outlier_at_the_deviation_limit_and_judged_once_its_minute_closes(edges):
     assert flagged(edges, WEATHER_OUTLIER) == ["hot", "over"]
     e = evidence(edges, WEATHER_OUTLIER, "over")
-    assert e["neighbours"] == 5 and e["neighbour_median"] == NEAR
+    assert e["neighbours"] == 6 and e["neighbour_median"] == NEAR
     first, second, _ = ([r["device_id"] for r in step if r["rule"] == WEATHER_OUTLIER] for step in edges)
     assert first == ["over"] and second == ["hot"]  # "hot" came in step 2, before its minute closed
 
