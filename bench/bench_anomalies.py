@@ -98,7 +98,9 @@ def run_once(
     events = manifest["totals"]["acknowledged"]
     print(
         f"{label}: {events:,} events simulated in {t1 - t0:.1f} s, drained by the job in {t2 - t1:.1f} s; "
-        f"{len(manifest.get('anomalies', [])):,} anomalies injected, {len(rows):,} raised",
+        f"{len(manifest.get('anomalies', [])):,} anomalies injected "
+        f"({len(manifest.get('anomalies_incomplete', [])):,} more cut short by the end), "
+        f"{len(rows):,} raised",
         flush=True,
     )
     return manifest, rows, {"simulate_s": round(t1 - t0, 1), "stream_s": round(t2 - t1, 1), "events": events}
