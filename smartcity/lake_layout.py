@@ -21,7 +21,12 @@ def raw_table(stream: Stream) -> str:
 
 
 # Every catalogued table's folder, in the catalog's order. No folder is a prefix of another.
-TABLE_PATHS: tuple[str, ...] = (*(raw_table(s) for s in Stream), QUARANTINE_TABLE, ENRICHED_TABLE)
+TABLE_PATHS: tuple[str, ...] = (
+    *(raw_table(s) for s in Stream),
+    QUARANTINE_TABLE,
+    ENRICHED_TABLE,
+    ANOMALIES_TABLE,
+)
 
 
 def crawler_name(crawler_prefix: str, table_path: str) -> str:

@@ -18,6 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from smartcity.anomaly.rules import (
+    ANOMALY_COLUMNS,
+    ANOMALY_KINDS,
+    DEVICE_SILENT,
+    IMPOSSIBLE_SPEED,
+    STUCK_SENSOR,
+    WEATHER_OUTLIER,
+)
 from smartcity.config import Stream
 from smartcity.contract import (
     ENRICHED_VEHICLE_FIELDS,
@@ -174,9 +182,10 @@ def write_synthetic_lake(
     files_per_partition: int = 2,
     int96: bool = True,
     litter: bool = True,
-    tables: tuple[str, ...] = ("raw", "quarantine", "enriched"),
+    tables: tuple[str, ...] = ("raw", "quarantine", "enriched", "anomalies"),
 ) -> SyntheticLake:
-    """Write the lake under ``root`` (``raw/<stream>``, ``quarantine``, ``enriched/vehicle_enriched``)."""
+    """Write the lake under ``root`` (``raw/<stream>``, ``quarantine``, ``enriched/vehicle_enriched``,
+    ``anomalies``)."""
     rng = np.random.default_rng(seed)
     lake = SyntheticLake(root=root)
     t0 = np.datetime64(start.replace(tzinfo=None), "us")
@@ -327,14 +336,14 @@ def write_synthetic_lake(
         }
         write("quarantine", "quarantine", quarantine_columns(), quarantine, ingest, keys=("dt",))
 
+    def masked(values: object, mask: np.ndarray) -> pa.Array:
+        arr = values if isinstance(values, pa.Array) else pa.array(values)
+        return pc.if_else(pa.array(mask), arr, pa.scalar(None, arr.type))
+
     if "enriched" in tables:
         has_gps = rng.random(n) < 0.9
         has_weather = rng.random(n) < 0.93
         near = rng.random(n) < 0.15
-
-        def masked(values: object, mask: np.ndarray) -> pa.Array:
-            arr = values if isinstance(values, pa.Array) else pa.array(values)
-            return pc.if_else(pa.array(mask), arr, pa.scalar(None, arr.type))
 
         w_cond = pick(CONDITIONS, rng.integers(0, 4, n))
         enriched = {
@@ -362,4 +371,36 @@ def write_synthetic_lake(
             "incidents_within_radius": np.where(near, rng.integers(1, 3, n), 0).astype(np.int32),
         }
         write("vehicle_enriched", "enriched/vehicle_enriched", enriched_columns(), enriched, et)
+
+    if "anomalies" in tables:
+        na = max(len(ANOMALY_KINDS), n // 20)
+        a_et = times(na)
+        rule = np.array(ANOMALY_KINDS)[np.arange(na) % len(ANOMALY_KINDS)]
+        weather_rule = np.isin(rule, [STUCK_SENSOR, WEATHER_OUTLIER])
+        a_lat, a_lon = position(na)
+        a_dev = np.where(
+            weather_rule,
+            names("station-", 6)[rng.integers(0, 6, na)],
+            device_names[rng.integers(0, devices, na)],
+        )
+        anomalies = {
+            "anomaly_id": fast_uuids(rng, na),
+            "rule": rule,
+            "stream": np.where(weather_rule, "weather", np.where(rule == IMPOSSIBLE_SPEED, "gps", "vehicle")),
+            "device_id": a_dev,
+            "event_id": masked(fast_uuids(rng, na), rule != DEVICE_SILENT),
+            "event_time": a_et,
+            "latitude": a_lat,
+            "longitude": a_lon,
+            "evidence": np.array([f'{{"rule":"{r}","limit":1.0,"measured":2.0}}' for r in rule]),
+        }
+        write("anomalies", "anomalies", anomaly_columns(), anomalies, a_et)
     return lake
+
+
+def anomaly_columns() -> list[ColumnSpec]:
+    """The anomalies table's columns (smartcity.anomaly.rules.ANOMALY_COLUMNS) as the lake writers' specs."""
+    return [
+        ColumnSpec(name, typ, name != "anomaly_id", f"anomalies.{name}")
+        for name, typ in ANOMALY_COLUMNS.items()
+    ]

@@ -22,6 +22,7 @@ from smartcity.commands._common import (
     settings_from,
 )
 from smartcity.commands.dashboard import DashboardDuring
+from smartcity.commands.simulate import anomaly_rate
 from smartcity.config import Settings
 from smartcity.demo.board import stage_view
 from smartcity.demo.flow import DemoConfig
@@ -67,6 +68,12 @@ DEMO_OPTIONS: tuple[DemoOption, ...] = (
         "fault_rate",
         _fault_rate,
         "rate of every fault: late, out-of-order, duplicate, malformed",
+    ),
+    DemoOption(
+        "--anomaly-rate",
+        "anomaly_rate",
+        anomaly_rate,
+        "injected anomalies per device-minute and kind, scored in the report (0: none)",
     ),
     DemoOption("--seed", "seed", int, "simulator seed (same seed, same city)"),
     DemoOption("--trigger", "trigger", _trigger, "streaming micro-batch interval"),
@@ -124,6 +131,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, dashboard: bool) -> bool:
     """The demo's stages, report and closing hints; True when every reconciliation line holds."""
+    from smartcity.demo.anomalies import print_anomaly_scores
     from smartcity.demo.flow import data_locations, run_demo
     from smartcity.demo.quality import print_quality, run_quality
     from smartcity.demo.reconcile import reconcile
@@ -147,6 +155,7 @@ def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, das
             quality = run_quality(settings, progress)
         print_report(console, result, comparisons, recon)
         print_quality(console, quality)
+        print_anomaly_scores(console, settings, [result.manifest])
         ok = recon.ok and all(c.agree for c in comparisons) and all(t.passed for t in quality)
     except KeyboardInterrupt:
         console.print("demo interrupted: every process it started was stopped", style="yellow")

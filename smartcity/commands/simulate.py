@@ -13,6 +13,7 @@ from typing import Any
 
 from smartcity.commands._common import add_stack_options, positive, quiet_libraries, settings_from
 from smartcity.errors import UsageError
+from smartcity.simulate.anomalies import MAX_ANOMALY_RATE, AnomalyConfig
 from smartcity.simulate.clock import default_start_ms
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
@@ -62,6 +63,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help=f"every fault at {FaultConfig.ALL_FAULTS_RATE} unless its own flag is given",
     )
+    p.add_argument(
+        "--anomaly-rate",
+        type=anomaly_rate,
+        default=0.0,
+        help="per device and anomaly kind, the probability that a minute starts an injected anomaly, "
+        f"recorded in the manifest (0..{MAX_ANOMALY_RATE}; default 0: none; "
+        f"the demo uses {AnomalyConfig.DEFAULT_RATE})",
+    )
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default from configuration)")
     p.add_argument(
         "--manifest", type=Path, help="manifest path (default <home>/manifests/simulate-<time>.json)"
@@ -79,6 +88,19 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def anomaly_rate(text: str) -> float:
+    """A per device-minute probability, at most MAX_ANOMALY_RATE (argparse names the flag in the error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number in [0, {MAX_ANOMALY_RATE}], got {text!r}"
+        ) from None
+    if not 0.0 <= value <= MAX_ANOMALY_RATE:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_ANOMALY_RATE}], got {text}")
     return value
 
 
@@ -126,6 +148,7 @@ def build_config(args: argparse.Namespace, home: Path) -> RunConfig:
     return RunConfig(
         world=WorldParams(scenario=args.scenario, vehicles=args.vehicles, seed=args.seed),
         faults=_faults(args),
+        anomalies=AnomalyConfig(rate=args.anomaly_rate, seed=args.seed),
         mode=mode,
         speed=args.speed,
         start_ms=start_ms,

@@ -26,6 +26,7 @@ from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 from smartcity.local import runlog
 from smartcity.local.stack import LocalStack
+from smartcity.simulate.anomalies import AnomalyConfig
 
 Progress = Callable[[str, str], None]
 # The final drain is given this long before the demo calls it hung: a guard against a stuck job, not a
@@ -35,12 +36,13 @@ DRAIN_TIMEOUT_S = 1800.0
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """A bounded run: the simulated span, how fast it is played, and the fault rate."""
+    """A bounded run: the simulated span, how fast it is played, the fault rate and the anomaly rate."""
 
     vehicles: int = 100
     duration_s: float = 600.0
     speed: float = 20.0
     fault_rate: float = 0.005
+    anomaly_rate: float = AnomalyConfig.DEFAULT_RATE
     seed: int = 42
     scenario: str = "london"
     trigger: str = "5s"
@@ -157,6 +159,7 @@ def simulate_and_stream(
         run = RunConfig(
             world=WorldParams(scenario=config.scenario, vehicles=config.vehicles, seed=config.seed),
             faults=FaultConfig.all_faults(rate=config.fault_rate, seed=config.seed),
+            anomalies=AnomalyConfig(rate=config.anomaly_rate, seed=config.seed),
             mode="realtime" if config.speed > 0 else "backfill",
             speed=config.speed if config.speed > 0 else 1.0,
             start_ms=default_start_ms(

@@ -3,6 +3,8 @@
 Every count but ``produced`` is taken from delivery reports, so the manifest describes exactly what a
 consumer can read back. ``distinct_valid_ids`` counts valid, late and out-of-order messages (each a
 new id); duplicates resend an id already counted. Written atomically at the end and on interruption.
+The runner adds the injected anomalies (``anomalies``, ``anomalies_incomplete``: the ground truth of
+smartcity.simulate.anomalies).
 """
 
 from __future__ import annotations

@@ -125,6 +125,12 @@ def print_summary(manifest: dict[str, Any], console: Console | None = None) -> N
     console.print(
         f"{total:,} messages in {run['wall_seconds']:.1f} s ({rate:,.0f}/s); malformed: {malformed}"
     )
+    injected = manifest.get("anomalies") or []
+    if injected:
+        kinds: dict[str, int] = {}
+        for record in injected:
+            kinds[record["kind"]] = kinds.get(record["kind"], 0) + 1
+        console.print("anomalies injected: " + ", ".join(f"{k} {n}" for k, n in kinds.items()))
     if not manifest["complete"]:
         console.print(
             f"[red]incomplete: {manifest['undelivered']} undelivered, last error {manifest['last_error']}"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from smartcity.config import Stream
 from smartcity.errors import UsageError
+from smartcity.simulate.anomalies import AnomalyConfig, AnomalyInjector
 from smartcity.simulate.clock import Clock, Mode
 from smartcity.simulate.encode import from_epoch_ms
 from smartcity.simulate.faults import FaultConfig, FaultInjector
@@ -37,10 +38,12 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A run: the world, the faults, the clock and when to stop (event-time span and/or event count)."""
+    """A run: the world, the anomalies, the faults, the clock and when to stop (event-time span and/or
+    event count)."""
 
     world: WorldParams = field(default_factory=WorldParams)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
     mode: Mode = "realtime"
     speed: float = 1.0
     start_ms: int = 0
@@ -67,6 +70,7 @@ class RunConfig:
             "duration_s": self.duration_s,
             "max_events": self.max_events,
             "faults": asdict(self.faults),
+            "anomalies": asdict(self.anomalies),
         }
 
 
@@ -98,6 +102,7 @@ class Simulation:
         self.sink = sink
         self.world = world or World.create(config.world, config.start_ms)
         self.faults = faults or FaultInjector(config.faults, sink.send)
+        self.anomalies = AnomalyInjector(config.anomalies, self.faults.emit, self.world.params)
         self.emitted = 0
 
     def run(
@@ -139,7 +144,7 @@ class Simulation:
                     interrupted = True
                     break
                 faults.release(world.time_ms)
-                self.emitted += world.step(faults.emit)
+                self.emitted += world.step(self.anomalies.emit)
                 now = time.monotonic()
                 if now >= next_progress:
                     next_progress = now + self.PROGRESS_EVERY_S
@@ -150,6 +155,7 @@ class Simulation:
                 faults.release_all()  # held late/out-of-order/duplicate messages go out before the end
         finally:
             undelivered = sink.close(flush_timeout_s)
+            self.anomalies.finish()
             run = cfg.describe() | {
                 "first_event_time": from_epoch_ms(first_ms).isoformat(),
                 "end_event_time": from_epoch_ms(world.time_ms).isoformat(),
@@ -158,6 +164,7 @@ class Simulation:
                 "held_unsent": faults.held,
             }
             manifest = build_manifest(sink.counts, run, interrupted=interrupted, undelivered=undelivered)
+            manifest |= self.anomalies.manifest_section()
             if cfg.manifest_path is not None:
                 write_manifest(cfg.manifest_path, manifest)
             if on_progress:

@@ -151,6 +151,8 @@ class World:
         self.time_ms = 0
         self.vehicles: list[Vehicle] = []
         self.station_phase: list[int] = []
+        # Each station's last reported temperature (rounded as sent), so no two reports in a row are equal.
+        self.station_last_temp: list[float | None] = []
         self.incidents: list[
             list[Any]
         ] = []  # [id, type, lat, lon, reporter, start_ms, end_ms, phase_s, text]
@@ -169,6 +171,7 @@ class World:
         world.front = FrontParams.draw(rng, lat0, lon0, start_s=world.time_ms / 1000)
         world.field = WeatherField(world.front)
         world.station_phase = [rng.randrange(params.weather_interval_s) for _ in world.stations]
+        world.station_last_temp = [None] * len(world.stations)
         edges = sorted(world.edges)
         weights = [f[4] for f in FLEET]
         for n in range(params.vehicles):
@@ -332,10 +335,17 @@ class World:
     def _weather(self, emit: Emit, sec: int, t_ms: int) -> int:
         every = self.params.weather_interval_s
         n = 0
-        for (sid, lat, lon, loc), phase in zip(self.stations, self.station_phase, strict=True):
+        for i, ((sid, lat, lon, loc), phase) in enumerate(
+            zip(self.stations, self.station_phase, strict=True)
+        ):
             if (sec + phase) % every:
                 continue
             temp, cond, precip, wind, hum, aqi = self.field.sample(lat, lon, sec, self.rng)
+            temp = round(temp, 1)
+            if temp == self.station_last_temp[i]:
+                # A working thermometer never repeats a reading by chance: repeats mean a stuck sensor.
+                temp = round(temp + 0.1, 1)
+            self.station_last_temp[i] = temp
             event_ms = t_ms + phase * 7 % 1000
             emit(
                 Stream.WEATHER,
@@ -392,6 +402,7 @@ class World:
             "rng": _rng_state(self.rng),
             "front": self.front.to_dict(),
             "station_phase": self.station_phase,
+            "station_last_temp": self.station_last_temp,
             "vehicles": [
                 [
                     v.device_id,
@@ -422,6 +433,7 @@ class World:
         world.front = FrontParams(**state["front"])
         world.field = WeatherField(world.front)
         world.station_phase = list(state["station_phase"])
+        world.station_last_temp = list(state.get("station_last_temp") or [None] * len(world.stations))
         for row in state["vehicles"]:
             v = Vehicle()
             v.device_id, v.static, v.vtype, a, b, v.dest, v.pos_m, v.speed, v.driver, phase, v.slot = row

@@ -18,13 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smartcity.anomaly.rules import ANOMALY_KINDS
 from smartcity.checkpoint_owner import check_owner
 from smartcity.config import Settings, Stream
 from smartcity.contract import raw_columns, spark_schema
-from smartcity.lake_layout import ENRICHED_TABLE
+from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.live import publish_live
@@ -126,16 +127,23 @@ class StreamJob:
             written = self.store.write(step, plan.segments)
             laps("state")
             enriched_rows = plan.enriched(written.frames["vehicle"])
+            flags = plan.anomalies(written.frames["vehicle"])
             laps("plan enriched")
-            staged = commit.stage_all([TableOutput(ENRICHED_TABLE, enriched_rows, ("dt", "hour"), False)])
+            staged = commit.stage_all(
+                [
+                    TableOutput(ENRICHED_TABLE, enriched_rows, ("dt", "hour"), False),
+                    TableOutput(ANOMALIES_TABLE, flags, ("dt", "hour"), measures=_per_rule()),
+                ]
+            )
             enriched = int(staged[ENRICHED_TABLE]["rows"])
-            laps("enrich")
+            anomalies = {rule: int(staged[ANOMALIES_TABLE][rule] or 0) for rule in ANOMALY_KINDS}
+            laps("enrich+anomalies")
         finally:
             if judged is not None:
                 judged.unpersist()
         commit.publish()
         laps("publish")
-        metrics = self._commit(step, previous, plan, written, enriched, ingest_time)
+        metrics = self._commit(step, previous, plan, written, enriched, anomalies, ingest_time)
         self.store.collect_garbage()
         laps("commit")
         metrics.raw_visible_s = raw_visible
@@ -178,6 +186,7 @@ class StreamJob:
         plan: StepPlan,
         written: WrittenSegment,
         enriched: int,
+        anomalies: dict[str, int],
         ingest_time: datetime,
     ) -> BatchMetrics:
         """Commit the state version (the step's last write) and return the step's metrics."""
@@ -192,6 +201,7 @@ class StreamJob:
         m.vehicle_accepted = written.rows.get("vehicle", 0)
         m.vehicle_late_distinct = written.rows.get("late_ids", 0)
         m.enriched = enriched
+        m.anomalies = anomalies
 
         segments = [
             s
@@ -212,6 +222,7 @@ class StreamJob:
             "vehicle_accepted": m.vehicle_accepted,
             "vehicle_late_distinct": m.vehicle_late_distinct,
             "enriched": m.enriched,
+            **{f"anomalies_{rule}": n for rule, n in anomalies.items()},
         }.items():
             totals[key] = totals.get(key, 0) + value
         self.store.commit(StateVersion(step, plan.clock, segments, totals))
@@ -301,6 +312,11 @@ class StreamJob:
         if available_now and not self._stop.is_set() and self.cfg.flush_on_drain:
             flushed = self.flush() is not None
         return RunResult(self.batches, flushed, by_signal)
+
+
+def _per_rule() -> tuple[Column, ...]:
+    """What the anomalies table's write counts on the way: its rows per rule (the step's metrics)."""
+    return tuple(F.sum((F.col("rule") == rule).cast("long")).alias(rule) for rule in ANOMALY_KINDS)
 
 
 class _Laps:

@@ -32,6 +32,8 @@ class BatchMetrics:
     vehicle_accepted: int = 0
     vehicle_late_distinct: int = 0
     enriched: int = 0
+    # Flags raised by the anomaly rules in this step, per rule (smartcity.anomaly.rules.ANOMALY_KINDS).
+    anomalies: dict[str, int] = field(default_factory=dict)
     watermark: str | None = None
     max_event_time: str | None = None
     event_time_lag_s: float | None = None
@@ -88,6 +90,9 @@ def put_cloudwatch(client: Any, namespace: str, job_name: str, m: BatchMetrics) 
             "Dimensions": dims,
         },
     ]
+    for rule, n in m.anomalies.items():
+        rdims = [*dims, {"Name": "Rule", "Value": rule}]
+        data.append({"MetricName": "Anomalies", "Value": n, "Unit": "Count", "Dimensions": rdims})
     for topic, n in m.rows_in.items():
         tdims = [*dims, {"Name": "Topic", "Value": topic}]
         data.append({"MetricName": "RowsIn", "Value": n, "Unit": "Count", "Dimensions": tdims})

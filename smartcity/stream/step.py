@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.config import Stream
 from smartcity.contract import ENRICHED_WEATHER_FIELDS
 from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
+from smartcity.stream.anomalies import VEHICLE_REACH_S, anomalies
+from smartcity.stream.bounds import where_bounded, with_bounds
 from smartcity.stream.enrich import enrich
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import TableOutput
@@ -58,7 +60,15 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
         "fuel_type",
     ),
     "gps": ("id", "device_id", "event_time", "speed", "direction", "vehicle_type"),
-    "weather": ("id", "device_id", "event_time", "cell_id", *ENRICHED_WEATHER_FIELDS),
+    "weather": (
+        "id",
+        "device_id",
+        "event_time",
+        "cell_id",
+        "latitude",
+        "longitude",
+        *ENRICHED_WEATHER_FIELDS,
+    ),
     "emergency": ("id", "incident_id", "type", "event_time", "latitude", "longitude", "status"),
     "late_ids": ("id", "event_time", "keep_until"),
 }
@@ -207,8 +217,11 @@ def state_cutoffs(watermark: datetime, cfg: StreamSettings) -> dict[str, datetim
     Open vehicle events have ``t >= W - gps_window``; the look-ups reach back from there by their window.
     """
     a = _sec(cfg.finalize_after_s)
+    # The anomaly rules read vehicle events back from the steady watermark, which trails W by up to
+    # the flush's lead (a clock-ahead producer's newest event + G) plus the watermark delay.
+    steady_lag = _sec(cfg.max_future_s + cfg.finalize_after_s + cfg.watermark_delay_s)
     return {
-        "vehicle": watermark - max(a, _sec(cfg.dedup_horizon_s)),
+        "vehicle": watermark - max(a, _sec(cfg.dedup_horizon_s), steady_lag + _sec(VEHICLE_REACH_S)),
         "gps": watermark - a - _sec(cfg.gps_window_s),
         "weather": watermark - a - _sec(cfg.weather_window_s),
         "emergency": watermark - a - _sec(cfg.emergency_window_s),
@@ -225,14 +238,28 @@ def _reach(cfg: StreamSettings) -> dict[str, tuple[float, float]]:
     }
 
 
-def step_bounds(w0: datetime | None, w1: datetime | None, cfg: StreamSettings) -> dict[str, datetime]:
+def steady_watermark(clock: WatermarkClock, cfg: StreamSettings) -> datetime | None:
+    """The watermark as it would be without drain flushes: the newest event time minus the delay (the
+    clock's newest only grows, so this is the running maximum). The silence rule judges by it."""
+    if clock.max_event_time is None:
+        return None
+    return clock.max_event_time - _sec(cfg.watermark_delay_s)
+
+
+def step_bounds(
+    w0: datetime | None,
+    w1: datetime | None,
+    cfg: StreamSettings,
+    steady: tuple[datetime | None, datetime | None] = (None, None),
+) -> dict[str, datetime]:
     """Every instant a step's plans compare event times with, by name (the columns of the bounds frame).
 
     ``keep_<kind>``: state rows older are expired (as of W0); ``prune_<kind>``: rows older are not written
     to the state (no later step needs them, as of W1); ``final_until``: vehicles with ``t + G`` before it
     are final after this step (W1), ``open_from``: those with ``t + G`` from it were not final before (W0);
     ``<kind>_from``/``<kind>_until``: the candidates a vehicle final in this step can match;
-    ``late_kept_until``: how long this step's late vehicle ids are remembered.
+    ``late_kept_until``: how long this step's late vehicle ids are remembered; ``steady_from``/
+    ``steady_until``: the steady watermark (:func:`steady_watermark`) before and after the step.
     """
     start, end = w0 or BEGINNING, w1 or BEGINNING
     a = _sec(cfg.finalize_after_s)
@@ -245,6 +272,7 @@ def step_bounds(w0: datetime | None, w1: datetime | None, cfg: StreamSettings) -
         out[f"{kind}_from"] = max(start - a - _sec(before), BEGINNING) if w0 is not None else BEGINNING
         out[f"{kind}_until"] = max(end - a + _sec(after), BEGINNING) if w1 is not None else BEGINNING
     out["late_kept_until"] = (w0 or EPOCH) + _sec(cfg.dedup_horizon_s)
+    out["steady_from"], out["steady_until"] = (max(w or BEGINNING, BEGINNING) for w in steady)
     return out
 
 
@@ -255,21 +283,9 @@ def bounds_frame(spark: SparkSession, bounds: Mapping[str, datetime]) -> DataFra
     return spark.sql(f"SELECT * FROM VALUES ({values}) AS bounds({', '.join(names)})")
 
 
-def _with_bounds(df: DataFrame, bounds: DataFrame) -> DataFrame:
-    """``df`` with the bounds' columns on every row. A nested-loop product without broadcast: a broadcast
-    costs a Spark job of its own each time, and the one-row side needs no exchange at all."""
-    return df.crossJoin(bounds.hint("shuffle_replicate_nl"))
-
-
-def _where(df: DataFrame, bounds: DataFrame, condition: Column) -> DataFrame:
-    """``df``'s rows for which ``condition`` (over ``df``'s and the bounds' columns) holds."""
-    # One join with the condition (not a product, then a filter): each DataFrame built costs an analysis.
-    return df.join(bounds.hint("shuffle_replicate_nl"), on=condition, how="inner").select(*df.columns)
-
-
 def live(df: DataFrame, kind: str, bounds: DataFrame) -> DataFrame:
     """The rows of a state kind not yet expired as of W0 (segments also expire as a whole, later)."""
-    return _where(df, bounds, F.col(EXPIRY_COLUMN[kind]) >= F.col(f"keep_{kind}"))
+    return where_bounded(df, bounds, F.col(EXPIRY_COLUMN[kind]) >= F.col(f"keep_{kind}"))
 
 
 def state_schema(raw_schemas: Mapping[Stream, T.StructType]) -> T.StructType:
@@ -326,9 +342,11 @@ class StepPlan:
         vehicles = self.state["vehicle"].unionByName(accepted.select(*STATE_COLUMNS["vehicle"]))
         a = F.expr(f"INTERVAL {int(self.cfg.finalize_after_s * 1_000_000)} MICROSECONDS")
         due = F.col("event_time") + a
-        final = _where(vehicles, self.bounds, (due >= F.col("open_from")) & (due < F.col("final_until")))
+        final = where_bounded(
+            vehicles, self.bounds, (due >= F.col("open_from")) & (due < F.col("final_until"))
+        )
         pool = {
-            kind: _where(
+            kind: where_bounded(
                 self.state[kind].unionByName(self.candidates[kind]),
                 self.bounds,
                 F.col("event_time").between(F.col(f"{kind}_from"), F.col(f"{kind}_until")),
@@ -336,6 +354,13 @@ class StepPlan:
             for kind in CANDIDATE_KINDS
         }
         return enrich(final, pool["gps"], pool["weather"], pool["emergency"], self.cfg)
+
+    def anomalies(self, accepted: DataFrame) -> DataFrame:
+        """The flags this step raises (``smartcity.stream.anomalies``), given the step's accepted vehicle
+        events: rows in ``ANOMALY_COLUMNS`` order plus ``dt``/``hour``."""
+        vehicles = self.state["vehicle"].unionByName(accepted.select(*STATE_COLUMNS["vehicle"]))
+        gps, weather = (self.state[k].unionByName(self.candidates[k]) for k in ("gps", "weather"))
+        return anomalies(vehicles, gps, weather, self.bounds)
 
 
 def plan_step(
@@ -354,7 +379,8 @@ def plan_step(
     :func:`state_schema`."""
     spark = next(iter(state.values())).sparkSession
     after = next_clock(clock, counts.streams, cfg, ingest_time, flush=batch is None)
-    bounds_at = step_bounds(clock.watermark, after.watermark, cfg)
+    steady = (steady_watermark(clock, cfg), steady_watermark(after, cfg))
+    bounds_at = step_bounds(clock.watermark, after.watermark, cfg, steady)
     bounds = bounds_frame(spark, bounds_at)
     now_live = {kind: live(df, kind, bounds) for kind, df in state.items()}
     prune_before = state_cutoffs(after.watermark, cfg) if after.watermark is not None else {}
@@ -387,11 +413,11 @@ def plan_step(
         .groupBy("id")
         .agg(F.min("event_time").alias("event_time"))
         .join(known, "id", "left_anti")
-        .transform(lambda ids: _with_bounds(ids, bounds.select(F.col("late_kept_until").alias("keep_until"))))
+        .transform(lambda ids: with_bounds(ids, bounds.select(F.col("late_kept_until").alias("keep_until"))))
     )
     # Candidates are written only as far as later steps can still use them.
     kept = {
-        kind: _where(df, bounds, F.col("event_time") >= F.col(f"prune_{kind}"))
+        kind: where_bounded(df, bounds, F.col("event_time") >= F.col(f"prune_{kind}"))
         for kind, df in candidates.items()
     }
     new_rows = {"vehicle": accepted, **kept, "late_ids": late_ids}

@@ -36,6 +36,13 @@ def test_crawl_and_query_a_local_lake_through_the_moto_server(stack) -> None:
     second = run_query(settings, sql, params=[datetime(2024, 5, 1, 1), datetime(2024, 5, 1, 1)]).rows
     assert second == [rows[1]] and rows[1][:2] == ("2024-05-01", "01")
 
+    by_rule = run_query(
+        settings,
+        saved_queries()["anomalies_by_rule"].sql,
+        params=[datetime(2024, 5, 1, 0), datetime(2024, 5, 1, 1)],
+    ).rows
+    assert sum(r[3] for r in by_rule) == lake.rows["anomalies"] > 0
+
 
 def test_crawl_and_query_an_s3_lake_on_moto(stack, tmp_path: Path) -> None:
     settings = stack.settings.model_copy(update={"catalog_database": "smartcity_it_s3"})

@@ -16,7 +16,7 @@ from smartcity.catalog.exclusions import is_excluded
 from smartcity.config import Settings, Stream
 from smartcity.contract import enriched_columns, quarantine_columns, raw_columns
 from smartcity.errors import UsageError
-from testdata.synthetic_lake import write_synthetic_lake
+from testdata.synthetic_lake import anomaly_columns, write_synthetic_lake
 
 pytestmark = pytest.mark.unit
 
@@ -49,6 +49,7 @@ EXPECTED_COLUMNS = {
     **{f"raw_{s.value}": raw_columns(s) for s in Stream},
     "quarantine": quarantine_columns(),
     "vehicle_enriched": enriched_columns(),
+    "anomalies": anomaly_columns(),
 }
 
 

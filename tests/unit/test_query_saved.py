@@ -241,6 +241,22 @@ def test_enrichment_match_rates(lake_env) -> None:
     same(run(settings, "enrichment_match_rates"), exp)
 
 
+def test_anomalies_by_rule(lake_env) -> None:
+    settings, root = lake_env
+    a = frame(root, "anomalies")
+    exp = (
+        a.groupby(["rule", "dt", "hour"])
+        .agg(
+            anomalies=("rule", "size"),
+            devices=("device_id", "nunique"),
+            example_devices=("device_id", lambda d: ", ".join(sorted(set(d))[:3])),
+        )
+        .reset_index()
+    )
+    assert (exp.devices > 3).any()  # some hours have more devices than the examples list
+    same(run(settings, "anomalies_by_rule"), exp)
+
+
 def test_every_saved_query_has_a_test() -> None:
     tested = {n[len("test_") :] for n in globals() if n.startswith("test_")}
     missing = [n for n in saved_queries() if not any(t.startswith(n) for t in tested)]
