@@ -1,4 +1,4 @@
-"""The streaming job: Kafka (five topics, one source) → raw, quarantine and vehicle_enriched, exactly once.
+"""The streaming job: Kafka (five topics) → raw, quarantine, vehicle_enriched and anomalies, exactly once.
 
 One Structured Streaming query with ``foreachBatch``; each micro-batch is a *step*, planned by the pure
 ``smartcity.stream.step.plan_step``. This driver loads the state, judges the batch, writes what the plan
