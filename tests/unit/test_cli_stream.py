@@ -75,6 +75,8 @@ def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
 
 
 @pytest.mark.integration
+@pytest.mark.spark  # the stream command starts Spark
+@pytest.mark.jvm  # and the test starts a Kafka broker
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_a_signal_stops_the_stream_cleanly_with_exit_0(
     how: str, kafka_env: dict[str, str], tmp_path: Path
