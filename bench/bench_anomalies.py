@@ -40,7 +40,7 @@ from smartcity.config import Settings
 from smartcity.demo.anomalies import TARGET, raised_anomalies, scores_table
 from smartcity.demo.reset import reset_topics
 from smartcity.local.kafka import KafkaBroker
-from smartcity.local.process import free_port
+from smartcity.local.stack import private_stack_settings
 from smartcity.simulate.anomalies import AnomalyConfig
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.runner import RunConfig, Simulation
@@ -111,16 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends the run through the finally below, so the private broker never outlives the bench.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     home = Path(tempfile.mkdtemp(prefix="smartcity-bench-anomalies-"))
-    settings = Settings(
-        profile="local",
-        local={
-            "home": home,
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "postgres_port": free_port(),
-            "moto_port": free_port(),
-        },
-    )
+    settings = private_stack_settings(home)
     broker = KafkaBroker(settings)  # the job and the simulator need only the broker
     broker.start()
     try:

@@ -67,8 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stream_probe import FileLatency, TrackedSink, events_per_vehicle_second, fmt, pctl, round_or_none
 
 from smartcity.config import Settings, Stream
-from smartcity.local.process import free_port
-from smartcity.local.stack import LocalStack
+from smartcity.local.stack import LocalStack, private_stack_settings
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig, FaultInjector
 from smartcity.simulate.runner import RunConfig, Simulation
@@ -554,16 +553,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="smartcity-bench-stream-"))
-    settings = Settings(
-        profile="local",
-        local={
-            "home": home,
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "postgres_port": free_port(),
-            "moto_port": free_port(),
-        },
-    )
+    settings = private_stack_settings(home)
     stack = LocalStack(settings)
     stack.up()
     try:

@@ -46,8 +46,7 @@ from smartcity.compaction.clock import committed_version
 from smartcity.compaction.run import HOURLY_TABLES
 from smartcity.config import Settings
 from smartcity.demo.reconcile import reconcile
-from smartcity.local.process import free_port
-from smartcity.local.stack import LocalStack
+from smartcity.local.stack import LocalStack, private_stack_settings
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
 from smartcity.simulate.runner import RunConfig, Simulation
@@ -322,16 +321,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="smartcity-soak-"))
-    settings = Settings(
-        profile="local",
-        local={
-            "home": home,
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "postgres_port": free_port(),
-            "moto_port": free_port(),
-        },
-    )
+    settings = private_stack_settings(home)
     stack = LocalStack(settings)
     stack.up()
     try:

@@ -18,21 +18,9 @@ import pytest
 
 from smartcity.config import Settings
 from smartcity.local.process import free_port
-from smartcity.local.stack import LocalStack
+from smartcity.local.stack import LocalStack, private_stack_settings
 
 pytest_plugins = ["pytester"]
-
-
-def make_local_settings(home: Path, **overrides: object) -> Settings:
-    """Settings for a private local stack under ``home`` with ports the OS says are free."""
-    local = {
-        "home": home,
-        "kafka_port": free_port(),
-        "kafka_controller_port": free_port(),
-        "postgres_port": free_port(),
-        "moto_port": free_port(),
-    }
-    return Settings(profile="local", local=local, **overrides)  # type: ignore[arg-type]
 
 
 # What a test needs beyond Python, as markers (registered in pyproject.toml); `make test-fast` runs the
@@ -138,7 +126,7 @@ def stack() -> Iterator[RunningStack]:
     # PostgreSQL runs as another user (when tests run as root) and must reach its data directory.
     home = Path(tempfile.mkdtemp(prefix="smartcity-stack-"))
     home.chmod(0o755)
-    settings = make_local_settings(home)
+    settings = private_stack_settings(home)
     local_stack = LocalStack(settings)
     local_stack.up()
     pids = local_stack.pids()

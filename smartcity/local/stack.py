@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from smartcity.config import Settings
 from smartcity.local import jvm, s3
@@ -12,6 +13,7 @@ from smartcity.local.component import Component, ComponentStatus
 from smartcity.local.kafka import KafkaBroker
 from smartcity.local.moto_server import MotoServer
 from smartcity.local.postgres import PostgresServer
+from smartcity.local.process import free_port
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,16 @@ class LocalStack:
 
     def is_up(self) -> bool:
         return all(s.running for s in self.status())
+
+
+def private_stack_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for a private local stack under ``home`` on ports the OS says are free: what tests and
+    benchmarks run beside a user's own stack without touching it."""
+    local = {
+        "home": home,
+        "kafka_port": free_port(),
+        "kafka_controller_port": free_port(),
+        "postgres_port": free_port(),
+        "moto_port": free_port(),
+    }
+    return Settings(profile="local", local=local, **overrides)  # type: ignore[arg-type]

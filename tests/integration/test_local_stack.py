@@ -12,8 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from smartcity.config import Stream
-from smartcity.local.stack import LocalStack
-from tests.conftest import make_local_settings
+from smartcity.local.stack import LocalStack, private_stack_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.spark]
 
@@ -70,7 +69,7 @@ def _consume_all(bootstrap: str, topic: str, partitions: int, n: int) -> set[str
 
 
 def test_stack_round_trip_through_every_component(tmp_path) -> None:
-    settings = make_local_settings(tmp_path / "home")
+    settings = private_stack_settings(tmp_path / "home")
     stack = LocalStack(settings)
     report = stack.up()
     assert sorted(report.started) == ["kafka", "moto", "postgres"]

@@ -15,8 +15,8 @@ from smartcity.cli import main
 from smartcity.config import Stream
 from smartcity.demo.quality import print_quality
 from smartcity.lake_layout import raw_table
+from smartcity.local.stack import private_stack_settings
 from smartcity.quality.run import evaluate_tables, select
-from tests.conftest import make_local_settings
 from tests.unit.test_quality_local import weather_rows, write_table
 
 pytestmark = pytest.mark.unit
@@ -103,7 +103,7 @@ def test_a_corrupt_history_line_is_a_one_line_error_that_loses_nothing(
 
 def test_the_demo_prints_each_tables_verdict_and_failed_rules(tmp_path: Path) -> None:
     lake_rows(tmp_path, 3, humidity=101.0)
-    settings = make_local_settings(tmp_path)
+    settings = private_stack_settings(tmp_path)
     results = evaluate_tables(settings, select(["raw_weather", "vehicle_enriched"]))
     console = Console(record=True, width=300)
     print_quality(console, results)

@@ -21,6 +21,7 @@ from botocore.stub import Stubber
 moto = pytest.importorskip("moto")
 from moto import mock_aws  # noqa: E402
 
+from smartcity.local.stack import private_stack_settings  # noqa: E402
 from smartcity.orchestrate.alerts import (  # noqa: E402
     DIMENSION_KIND,
     METRIC_ALERTS_PUBLISHED,
@@ -35,7 +36,6 @@ from smartcity.orchestrate.service import Orchestrator  # noqa: E402
 from smartcity.quality.history import history_path  # noqa: E402
 from smartcity.quality.local_runner import LocalQualityRunner  # noqa: E402
 from smartcity.quality.names import ruleset_name  # noqa: E402
-from tests.conftest import make_local_settings  # noqa: E402
 from tests.unit.test_handlers import Context, World, _emf, event_file, world  # noqa: E402, F401
 from tests.unit.test_quality_cli import lake_rows  # noqa: E402
 
@@ -227,7 +227,7 @@ def test_locally_a_successful_crawl_evaluates_its_table_with_the_local_engine(
     stage: Stage, tmp_path: Path
 ) -> None:
 
-    settings = make_local_settings(tmp_path)
+    settings = private_stack_settings(tmp_path)
     lake_rows(tmp_path, 3, humidity=-1.0)
     local = Orchestrator.build(
         boto3.client("glue", region_name=REGION),
