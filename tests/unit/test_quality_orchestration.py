@@ -20,6 +20,7 @@ from botocore.stub import Stubber
 
 moto = pytest.importorskip("moto")
 from moto import mock_aws  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 
 from smartcity.local.stack import private_stack_settings  # noqa: E402
 from smartcity.orchestrate.alerts import (  # noqa: E402
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 PREFIX = "smartcity-"
 STATE_TABLE = "quality-orchestration-test"
-ROLE = "arn:aws:iam::123456789012:role/smartcity-DataQualityRole"
+ROLE = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/smartcity-DataQualityRole"  # moto's account
 DATABASE = "smartcity_dev"
 TABLE = "raw/weather"
 RULESET = ruleset_name(PREFIX, TABLE)
