@@ -9,14 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity.config import Settings
-from smartcity.quality import history
 from smartcity.quality.local import TableResult
 from smartcity.quality.run import evaluate_tables, select, table_names
-
-
-def forget_history(settings: Settings) -> None:
-    """A reset empties the lake on purpose: earlier row counts must not judge the new lake as a loss."""
-    history.history_path(settings).unlink(missing_ok=True)
 
 
 def run_quality(settings: Settings, progress: Callable[[str, str], None]) -> list[TableResult]:

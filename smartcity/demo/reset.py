@@ -17,7 +17,6 @@ import psycopg
 from botocore.exceptions import ClientError
 
 from smartcity.config import Settings
-from smartcity.demo.quality import forget_history
 from smartcity.errors import SmartCityError
 from smartcity.local import s3
 from smartcity.local.kafka import KafkaBroker
@@ -85,4 +84,3 @@ def reset_pipeline_state(settings: Settings) -> None:
     reset_topics(settings)
     reset_catalog(settings)
     reset_warehouse(settings)
-    forget_history(settings)

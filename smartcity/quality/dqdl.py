@@ -6,7 +6,9 @@ of the declaration. Choices (docs/decisions/0007-quality-rules-one-declaration.m
 - uniqueness is ``IsPrimaryKey`` (complete and unique, for one column or several);
 - freshness is table-level (the newest row), a ``CustomSql`` over ``primary``: ``DataFreshness`` judges
   every row, and a lake keeps its old rows;
-- the row-count bound relative to the recent past is a dynamic rule, ``RowCount >= avg(last(N)) * r``.
+- the row-count bound relative to the recent past is a ``CustomSql`` over ``primary`` too (the last
+  complete hour against the hours before it, read from the table itself): Glue's dynamic rules
+  (``avg(last(N))``) run in Glue ETL jobs only, not in a Data Catalog evaluation run.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from smartcity.quality.rules import (
     Complete,
     Fresh,
     HasRows,
+    HourVsRecentHours,
     InRange,
-    RowCountVsRecent,
     Rule,
     Unique,
     ruleset,
@@ -33,6 +35,20 @@ def _q(text: str) -> str:
 
 def _num(value: float) -> str:
     return f"{value:g}" if value == int(value) else repr(value)
+
+
+def hour_vs_recent_sql(column: str, hours: int) -> str:
+    """Spark SQL over ``primary``: rows of the last complete hour of ``column`` divided by the hourly
+    average of the ``hours`` hours before it, from the table's first hour on; 1.0 when that past holds no
+    row. ``smartcity.quality.local.hour_vs_recent_ratio`` is the same measure for the local engine."""
+    hour = f"floor(unix_timestamp({column}) / 3600)"
+    return (
+        "SELECT CASE WHEN base_rows = 0 THEN 1.0 ELSE last_rows * base_hours / base_rows END FROM ("
+        f"SELECT count_if(h = m - 1) AS last_rows, count_if(h >= greatest(m - 1 - {hours}, f) AND h < m - 1)"
+        f" AS base_rows, max(least({hours}, m - 1 - f)) AS base_hours FROM (SELECT {hour} AS h FROM primary)"
+        f" AS r CROSS JOIN (SELECT floor(unix_timestamp(max({column})) / 3600) AS m,"
+        f" floor(unix_timestamp(min({column})) / 3600) AS f FROM primary) AS e) AS s"
+    )
 
 
 def render_rule(rule: Rule) -> str:
@@ -52,8 +68,8 @@ def render_rule(rule: Rule) -> str:
             return f"CustomSql {_q(sql)} <= {hours}"
         case HasRows():
             return "RowCount > 0"
-        case RowCountVsRecent(runs, ratio):
-            return f"RowCount >= avg(last({runs})) * {_num(ratio)}"
+        case HourVsRecentHours(column, hours, ratio):
+            return f"CustomSql {_q(hour_vs_recent_sql(column, hours))} >= {_num(ratio)}"
     raise TypeError(f"not a quality rule: {rule!r}")
 
 

@@ -2,14 +2,12 @@
 
 The table is read the way Athena and the crawlers list it (hidden ``_``/``.`` paths skipped, Hive
 partitions as columns), from the local folder or S3 through the lake's filesystem. ``evaluate`` is pure
-over a DuckDB relation named ``t`` and the table's recent row counts; ``evaluate_table`` adds the I/O:
-the lake, the clock and the history of earlier evaluations (``smartcity.quality.history``), which the
-row-count rule relative to the recent past needs, as Glue Data Quality keeps its own.
+over a DuckDB relation named ``t`` and the clock; ``table_dataset`` is the I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,8 +23,8 @@ from smartcity.quality.rules import (
     Complete,
     Fresh,
     HasRows,
+    HourVsRecentHours,
     InRange,
-    RowCountVsRecent,
     Rule,
     Unique,
     ruleset,
@@ -107,11 +105,33 @@ def _row_level(con: duckdb.DuckDBPyConnection, rule: Rule) -> int:
     raise TypeError(f"not a row-level rule: {rule!r}")
 
 
+def hour_vs_recent_ratio(rows_per_hour: Mapping[int, int], hours: int) -> float:
+    """Rows of the last complete hour (the hour before the newest) over the hourly average of the
+    ``hours`` hours before it, from the first hour on; 1.0 when that past holds no row. Hours are numbered
+    since the epoch; the Glue rendering is ``smartcity.quality.dqdl.hour_vs_recent_sql``."""
+    if not rows_per_hour:
+        return 1.0
+    first, last = min(rows_per_hour), max(rows_per_hour) - 1
+    base_rows = sum(n for h, n in rows_per_hour.items() if max(last - hours, first) <= h < last)
+    if base_rows == 0:
+        return 1.0
+    return rows_per_hour.get(last, 0) * min(hours, last - first) / base_rows
+
+
+def _hour_vs_recent(con: duckdb.DuckDBPyConnection, rule: HourVsRecentHours) -> RuleResult:
+    c = _q(rule.column)
+    per_hour = con.execute(
+        f"SELECT floor(epoch({c}) / 3600)::BIGINT AS h, count(*) FROM t WHERE {c} IS NOT NULL GROUP BY h"
+    ).fetchall()
+    ratio = hour_vs_recent_ratio(dict(per_hour), rule.hours)
+    verdict = PASSED if ratio >= rule.min_ratio else FAILED
+    return RuleResult(render_rule(rule), verdict, None, f"last full hour {ratio:.2f}× the hours before")
+
+
 def evaluate(
-    con: duckdb.DuckDBPyConnection, rules: Sequence[Rule], recent_counts: Sequence[int], now: datetime
+    con: duckdb.DuckDBPyConnection, rules: Sequence[Rule], now: datetime
 ) -> tuple[int, tuple[RuleResult, ...]]:
-    """The row count of relation ``t`` and each rule's result; ``recent_counts`` are the row counts of
-    earlier evaluations of the same table, oldest first."""
+    """The row count of relation ``t`` and each rule's result at ``now``."""
     rows = _count(con, "SELECT count(*) FROM t")
     out: list[RuleResult] = []
     for rule in rules:
@@ -131,19 +151,9 @@ def evaluate(
             out.append(RuleResult(text, verdict, None, f"newest row {age_h:.2f} h old"))
         elif isinstance(rule, HasRows):
             out.append(RuleResult(text, PASSED if rows > 0 else FAILED, None, f"{rows:,} rows"))
-        elif isinstance(rule, RowCountVsRecent):
-            out.append(_versus_recent(rule, rows, recent_counts))
+        elif isinstance(rule, HourVsRecentHours):
+            out.append(_hour_vs_recent(con, rule))
     return rows, tuple(out)
-
-
-def _versus_recent(rule: RowCountVsRecent, rows: int, recent_counts: Sequence[int]) -> RuleResult:
-    """``rows`` against ``min_ratio`` of the average of the last ``runs`` counts; passes without history."""
-    text = render_rule(rule)
-    window = list(recent_counts)[-rule.runs :]
-    if not window:
-        return RuleResult(text, PASSED, None, f"{rows:,} rows; no earlier evaluation")
-    floor = sum(window) / len(window) * rule.min_ratio
-    return RuleResult(text, PASSED if rows >= floor else FAILED, None, f"{rows:,} rows; floor {floor:,.1f}")
 
 
 def table_dataset(lake: Lake, table: str) -> ds.Dataset | None:
@@ -166,30 +176,29 @@ def table_dataset(lake: Lake, table: str) -> ds.Dataset | None:
     )
 
 
-def evaluate_dataset(
-    dataset: ds.Dataset | None, table: str, recent_counts: Sequence[int], now: datetime
-) -> TableResult:
+def evaluate_dataset(dataset: ds.Dataset | None, table: str, now: datetime) -> TableResult:
     """Evaluate the table's rules on its dataset (None: the table has no file yet, so no rows)."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         if dataset is None:
-            rows, results = 0, tuple(_without_rows(rule, recent_counts) for rule in ruleset(table))
+            rows, results = 0, tuple(_without_rows(rule) for rule in ruleset(table))
         else:
             con.register("t", dataset)
-            rows, results = evaluate(con, ruleset(table), recent_counts, now)
+            rows, results = evaluate(con, ruleset(table), now)
     finally:
         con.close()
     return TableResult(table, now, rows, results)
 
 
-def _without_rows(rule: Rule, recent_counts: Sequence[int]) -> RuleResult:
-    """A rule's result on a table with no file: row-level rules hold vacuously, table-level ones judge 0."""
+def _without_rows(rule: Rule) -> RuleResult:
+    """A rule's result on a table with no file: row-level rules hold vacuously, as does the hourly volume
+    (no past to compare with); the others judge a table without rows."""
     text = render_rule(rule)
     if isinstance(rule, ROW_LEVEL):
         return RuleResult(text, PASSED, 0, "no rows")
-    if isinstance(rule, RowCountVsRecent):
-        return _versus_recent(rule, 0, recent_counts)
+    if isinstance(rule, HourVsRecentHours):
+        return RuleResult(text, PASSED, None, "no rows; nothing to compare with")
     return RuleResult(text, FAILED, None, "no rows")
 
 

@@ -12,7 +12,7 @@ from smartcity.quality.run import evaluate_tables
 
 
 class LocalQualityRunner:
-    """Evaluates the ruleset's table on the local lake and records it in the history (a ``QualityRunner``)."""
+    """Evaluates the ruleset's table on the local lake (a ``QualityRunner``)."""
 
     def __init__(self, settings: Settings, ruleset_prefix: str) -> None:
         self._settings = settings

@@ -7,8 +7,10 @@ the lake's column specs, so a limit changed in the contract changes the rules wi
 
 Row-level rules (completeness, ranges, allowed values, uniqueness) count offending rows, and a NULL is an
 offending value of a range or allowed-values rule (Glue Data Quality fails NULL rows too); they are
-declared on non-nullable columns only. Table-level rules (freshness, row counts) measure one value.
-Limits are inclusive: a reading exactly at a limit passes.
+declared on non-nullable columns only. Table-level rules (freshness, row counts) measure one value from
+the table's own rows, never from earlier evaluations: Glue evaluates a catalogued table's ruleset without
+the dynamic rules (``avg(last(N))``) that only Glue ETL jobs support. Limits are inclusive: a reading
+exactly at a limit passes.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE, QUARANTINE_TA
 
 # A table that receives data continuously is stale when its newest row is older than this (hours).
 FRESHNESS_MAX_AGE_HOURS: Final = 24
-# Row-count bound relative to the recent past: fewer rows than this fraction of the average of the last
-# RECENT_RUNS evaluations of the same table means rows were lost (the lake only ever grows).
-RECENT_RUNS: Final = 10
+# Row-count bound relative to the recent past: the table's last complete hour (the hour before the hour
+# of its newest row) holds fewer rows than this fraction of the hourly average of the RECENT_HOURS before
+# it when a stream collapsed. Three hours smooth a single quiet hour; a city's daily rhythm rarely halves
+# the traffic from one hour to the next.
+RECENT_HOURS: Final = 3
 MIN_RATIO_OF_RECENT: Final = 0.5
 # Columns of the anomalies table that may be NULL (smartcity.anomaly.rules documents each column).
 ANOMALY_NULLABLE: Final = frozenset({"event_id", "latitude", "longitude", "evidence"})
@@ -88,15 +92,20 @@ class HasRows:
 
 
 @dataclass(frozen=True)
-class RowCountVsRecent:
-    """The row count is at least ``min_ratio`` times the average count of the last ``runs`` evaluations
-    (passes when there is no earlier evaluation)."""
+class HourVsRecentHours:
+    """The rows of the last complete hour of ``column`` (the hour before the hour of its newest value)
+    number at least ``min_ratio`` times the hourly average of the ``hours`` hours before it.
 
-    runs: int
+    Hours without rows count as zero; hours before the table's first row are not part of the table's
+    past, so a table younger than two hours, or one whose past hours hold no row, passes (nothing to
+    compare with)."""
+
+    column: str
+    hours: int
     min_ratio: float
 
 
-Rule = Complete | InRange | AllowedValues | Unique | Fresh | HasRows | RowCountVsRecent
+Rule = Complete | InRange | AllowedValues | Unique | Fresh | HasRows | HourVsRecentHours
 # Rules judged row by row (they count offending rows); the others measure the table.
 ROW_LEVEL: Final = (Complete, InRange, AllowedValues, Unique)
 
@@ -128,11 +137,13 @@ def _contract_checks(stream: Stream, only: frozenset[str] | None = None) -> list
     return rules
 
 
-def _volume(*, fresh_column: str | None) -> list[Rule]:
-    rules: list[Rule] = [RowCountVsRecent(RECENT_RUNS, MIN_RATIO_OF_RECENT)]
-    if fresh_column:
-        rules = [HasRows(), Fresh(fresh_column, FRESHNESS_MAX_AGE_HOURS), *rules]
-    return rules
+def _volume(time_column: str) -> list[Rule]:
+    """Rules of a table that receives rows continuously, keyed by its arrival-time column."""
+    return [
+        HasRows(),
+        Fresh(time_column, FRESHNESS_MAX_AGE_HOURS),
+        HourVsRecentHours(time_column, RECENT_HOURS, MIN_RATIO_OF_RECENT),
+    ]
 
 
 def _raw(stream: Stream) -> tuple[Rule, ...]:
@@ -141,16 +152,15 @@ def _raw(stream: Stream) -> tuple[Rule, ...]:
         *_completeness(raw_columns(stream)),
         *_contract_checks(stream),
         Unique(("kafka_partition", "kafka_offset")),
-        *_volume(fresh_column="ingest_time"),
+        *_volume("ingest_time"),
     )
 
 
 def _quarantine() -> tuple[Rule, ...]:
-    # Quarantine is empty while producers behave: no freshness or non-empty rule.
+    # Quarantine is empty while producers behave: no freshness, non-empty or hourly volume rule.
     return (
         *_completeness(quarantine_columns()),
         Unique(("topic", "kafka_partition", "kafka_offset")),
-        *_volume(fresh_column=None),
     )
 
 
@@ -161,7 +171,7 @@ def _enriched() -> tuple[Rule, ...]:
         *_completeness(columns),
         *_contract_checks(Stream.VEHICLE, frozenset(ENRICHED_VEHICLE_FIELDS)),
         Unique(("event_id",)),
-        *_volume(fresh_column="event_time"),
+        *_volume("event_time"),
     )
 
 
@@ -171,8 +181,7 @@ def _anomalies() -> tuple[Rule, ...]:
         *(Complete(c) for c in required),
         AllowedValues("rule", tuple(ANOMALY_KINDS)),
         Unique(("anomaly_id",)),
-        # Anomalies are rare by nature: no freshness or non-empty rule.
-        *_volume(fresh_column=None),
+        # Anomalies are rare by nature: no freshness, non-empty or hourly volume rule.
     )
 
 

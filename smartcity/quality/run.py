@@ -1,5 +1,5 @@
-"""Evaluate lake tables on the local stack's lake and remember each evaluation: the ``smartcity quality``
-command, the local orchestration after a crawl and the demo all go through ``evaluate_tables``."""
+"""Evaluate lake tables on the local stack's lake: the ``smartcity quality`` command, the local
+orchestration after a crawl and the demo all go through ``evaluate_tables``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from smartcity.catalog.lake import open_lake
 from smartcity.catalog.tables import LAKE_TABLES
 from smartcity.config import Settings
 from smartcity.errors import UsageError
-from smartcity.quality import history
 from smartcity.quality.local import TableResult, evaluate_dataset, now_utc, table_dataset
 from smartcity.quality.rules import RULESETS
 
@@ -33,13 +32,7 @@ def select(names: Sequence[str]) -> list[str]:
 def evaluate_tables(
     settings: Settings, tables: Sequence[str], now: datetime | None = None
 ) -> list[TableResult]:
-    """Evaluate each table folder's rules on the lake, then append the results to the history."""
+    """Evaluate each table folder's rules on the lake at ``now`` (the clock when not given)."""
     lake = open_lake(settings)
-    path = history.history_path(settings)
     when = now or now_utc()
-    results = [
-        evaluate_dataset(table_dataset(lake, t), t, history.recent_counts(path, t), when) for t in tables
-    ]
-    for result in results:
-        history.record(path, result)
-    return results
+    return [evaluate_dataset(table_dataset(lake, t), t, when) for t in tables]

@@ -1,11 +1,11 @@
 """``smartcity quality [TABLE]`` on a small lake under a temporary home: verdicts, offending row counts,
-exit codes a script can use (0 passed, 1 a rule failed, 2 wrong arguments), and the history it keeps."""
+and exit codes a script can use (0 passed, 1 a rule failed, 2 wrong arguments)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,16 +37,12 @@ def run(home: Path, *args: str) -> int:
     return main(["quality", "--home", str(home), *args])
 
 
-def test_valid_table_passes_with_exit_0_and_one_history_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_valid_table_passes_with_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lake_rows(tmp_path, 3)
     assert run(tmp_path, "raw_weather") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "raw_weather (raw/weather): 3 rows, PASSED"
     assert '  passed          0  IsComplete "temperature"  [0 of 3 rows offend]' in out.splitlines()
-    [line] = (tmp_path / "quality" / "history.jsonl").read_text().splitlines()
-    assert json.loads(line)["row_count"] == 3 and json.loads(line)["table"] == WEATHER
 
 
 def test_a_failed_rule_exits_1_and_prints_its_offending_rows(
@@ -60,26 +56,26 @@ def test_a_failed_rule_exits_1_and_prints_its_offending_rows(
     assert failed["rule"].startswith('(ColumnValues "temperature" >= -90)') and failed["offending_rows"] == 1
 
 
-def test_row_count_is_judged_against_the_previous_runs_kept_in_the_home(
+def test_a_stream_that_collapsed_in_its_last_full_hour_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lake_rows(tmp_path, 10)
-    assert run(tmp_path, "raw_weather") == 0
-    lake_rows(tmp_path, 4)  # fewer than half the previous count: rows were lost
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    arrivals = [hour - timedelta(hours=h) + timedelta(minutes=m) for h in (2, 3, 4) for m in range(4)]
+    arrivals += [hour - timedelta(minutes=30), hour]  # 1 row in the last full hour, then the newest
+    rows = weather_rows(len(arrivals))
+    for offset, (row, at) in enumerate(zip(rows, arrivals, strict=True)):
+        row["ingest_time"], row["kafka_offset"] = at, offset
+    write_table(tmp_path / "lake", WEATHER, rows)
     assert run(tmp_path, "raw_weather") == 1
-    assert (
-        "failed          -  RowCount >= avg(last(10)) * 0.5  [4 rows; floor 5.0]" in capsys.readouterr().out
-    )
+    [failed] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  failed")]
+    assert 'CustomSql "SELECT' in failed and failed.endswith("[last full hour 0.25× the hours before]")
 
 
-def test_an_unknown_table_exits_2_with_one_line_and_records_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_unknown_table_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(tmp_path, "no_such_table") == 2
     err = capsys.readouterr().err
     assert err.startswith("smartcity: error: unknown table no_such_table (known: raw_vehicle,")
     assert len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "quality").exists()
 
 
 def test_an_unknown_flag_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,18 +83,6 @@ def test_an_unknown_flag_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Ca
         run(tmp_path, "raw_weather", "--bogus")
     assert exited.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
-
-
-def test_a_corrupt_history_line_is_a_one_line_error_that_loses_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    lake_rows(tmp_path, 2)
-    history = tmp_path / "quality" / "history.jsonl"
-    history.parent.mkdir(parents=True)
-    history.write_text('{"table": "raw/weather", "row_count": 2}\nnot json\n')
-    assert run(tmp_path, "raw_weather") == 2
-    assert f"{history}:2 is not a quality history entry" in capsys.readouterr().err
-    assert history.read_text() == '{"table": "raw/weather", "row_count": 2}\nnot json\n'
 
 
 def test_the_demo_prints_each_tables_verdict_and_failed_rules(tmp_path: Path) -> None:

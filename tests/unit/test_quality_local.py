@@ -1,7 +1,8 @@
 """The local quality engine at the rules' edges: small Parquet tables written in tmp_path, DuckDB verdicts.
 
 A reading exactly at a contract limit passes and the smallest step beyond it fails with one offending
-row; freshness and the row-count bound relative to the recent past are judged at their exact limits.
+row; freshness and the row-count bound relative to the recent past are judged at their exact limits, and
+the Spark SQL that Glue runs for that bound measures what the local engine measures.
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ from smartcity.catalog.lake import Lake
 from smartcity.config import Stream
 from smartcity.contract.columns import ColumnSpec, field_constraints, raw_columns
 from smartcity.lake_layout import raw_table
-from smartcity.quality.dqdl import render_rule
-from smartcity.quality.local import FAILED, PASSED, TableResult, evaluate_dataset, table_dataset
+from smartcity.quality.dqdl import hour_vs_recent_sql, render_rule
+from smartcity.quality.local import (
+    FAILED,
+    PASSED,
+    TableResult,
+    evaluate_dataset,
+    hour_vs_recent_ratio,
+    table_dataset,
+)
 from smartcity.quality.rules import (
     FRESHNESS_MAX_AGE_HOURS,
     MIN_RATIO_OF_RECENT,
+    RECENT_HOURS,
     Fresh,
+    HourVsRecentHours,
     InRange,
-    RowCountVsRecent,
 )
 
 pytestmark = pytest.mark.unit
@@ -71,11 +80,9 @@ def write_table(root: Path, table: str, rows: list[dict[str, Any]]) -> Lake:
     return Lake(pafs.LocalFileSystem(), str(root), root.as_uri())
 
 
-def evaluate(
-    tmp_path: Path, rows: list[dict[str, Any]], recent: list[int] | None = None, now: datetime = NOW
-) -> TableResult:
+def evaluate(tmp_path: Path, rows: list[dict[str, Any]], now: datetime = NOW) -> TableResult:
     lake = write_table(tmp_path / "lake", WEATHER, rows)
-    return evaluate_dataset(table_dataset(lake, WEATHER), WEATHER, recent or [], now)
+    return evaluate_dataset(table_dataset(lake, WEATHER), WEATHER, now)
 
 
 def verdict(result: TableResult, rule_text_part: str) -> tuple[str, int | None]:
@@ -142,19 +149,60 @@ def test_freshness_holds_at_exactly_the_limit_and_fails_a_second_later(tmp_path:
     assert verdict(evaluate(tmp_path / "b", rows, now=NOW + timedelta(seconds=1)), rule)[0] == FAILED
 
 
-def test_row_count_is_judged_against_the_recent_average_at_exactly_the_ratio(tmp_path: Path) -> None:
-    rule = render_rule(RowCountVsRecent(10, MIN_RATIO_OF_RECENT))
-    assert "avg(last(10))" in rule
-    # Average of the last ten runs is 8 (the eleventh-newest, 1000, is outside the window): floor 4.
-    recent = [1000] + [8] * 10
-    assert verdict(evaluate(tmp_path / "a", weather_rows(4), recent), rule)[0] == PASSED
-    assert verdict(evaluate(tmp_path / "b", weather_rows(3), recent), rule)[0] == FAILED
-    assert verdict(evaluate(tmp_path / "c", weather_rows(1), []), rule)[0] == PASSED
+HOUR_ZERO = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+def arrivals(per_hour: dict[int, int]) -> list[dict[str, Any]]:
+    """Valid weather rows arriving ``n`` in hour ``h`` (hours after HOUR_ZERO), a minute apart."""
+    times = [HOUR_ZERO + timedelta(hours=h, minutes=m) for h, n in per_hour.items() for m in range(n)]
+    rows = weather_rows(len(times))
+    for row, (offset, at) in zip(rows, enumerate(times), strict=True):
+        row["ingest_time"], row["kafka_offset"] = at, offset
+    return rows
+
+
+def test_the_last_full_hour_is_judged_against_the_hours_before_it_at_exactly_the_ratio(
+    tmp_path: Path,
+) -> None:
+    rule = render_rule(HourVsRecentHours("ingest_time", RECENT_HOURS, MIN_RATIO_OF_RECENT))
+    assert rule.startswith('CustomSql "SELECT') and rule.endswith(f">= {MIN_RATIO_OF_RECENT:g}")
+    # Hours 1-3 average 4 rows; hour 4 is the last full hour (hour 5 holds the newest row); hour 0, with
+    # 50 rows, is older than the RECENT_HOURS compared.
+    past = {0: 50, 1: 4, 2: 4, 3: 4}
+    assert verdict(evaluate(tmp_path / "a", arrivals(past | {4: 2, 5: 1})), rule)[0] == PASSED
+    assert verdict(evaluate(tmp_path / "b", arrivals(past | {4: 1, 5: 1})), rule)[0] == FAILED
+    # An hour without rows counts as zero: hours 1-3 average 2.
+    assert verdict(evaluate(tmp_path / "c", arrivals({0: 50, 1: 6, 3: 0, 4: 1, 5: 1})), rule)[0] == PASSED
+    # A stream that stopped for the last full hour fails; a table younger than two hours passes.
+    assert verdict(evaluate(tmp_path / "d", arrivals(past | {5: 1})), rule)[0] == FAILED
+    assert verdict(evaluate(tmp_path / "e", arrivals({4: 1, 5: 60})), rule)[0] == PASSED
+
+
+@pytest.mark.parametrize(
+    "per_hour",
+    [
+        {},
+        {7: 3},
+        {4: 1, 5: 60},
+        {0: 50, 1: 4, 2: 4, 3: 4, 4: 2, 5: 1},
+        {0: 50, 1: 4, 2: 4, 3: 4, 5: 1},
+        {0: 9, 2: 3, 3: 1, 4: 5, 5: 2},
+        {1: 2, 2: 7, 3: 1},
+    ],
+)
+def test_the_spark_sql_glue_runs_measures_what_the_local_engine_measures(spark, per_hour) -> None:
+    rows = [(HOUR_ZERO + timedelta(hours=h, minutes=m),) for h, n in per_hour.items() for m in range(n)]
+    frame = spark.createDataFrame(rows, "ingest_time timestamp")
+    frame.createOrReplaceTempView("primary")
+    [[glue]] = spark.sql(hour_vs_recent_sql("ingest_time", RECENT_HOURS)).collect()
+    hour_zero = int(HOUR_ZERO.timestamp()) // 3600
+    local = hour_vs_recent_ratio({hour_zero + h: n for h, n in per_hour.items() if n}, RECENT_HOURS)
+    assert glue == pytest.approx(local)
 
 
 def test_a_table_without_files_fails_its_table_level_rules_only(tmp_path: Path) -> None:
     lake = Lake(pafs.LocalFileSystem(), str(tmp_path), tmp_path.as_uri())
-    result = evaluate_dataset(table_dataset(lake, WEATHER), WEATHER, [], NOW)
+    result = evaluate_dataset(table_dataset(lake, WEATHER), WEATHER, NOW)
     failed = {r.rule for r in result.failed}
     assert failed == {"RowCount > 0", render_rule(Fresh("ingest_time", FRESHNESS_MAX_AGE_HOURS))}
     assert result.row_count == 0

@@ -38,9 +38,8 @@ DQDL_RULE = re.compile(
     r'|\(ColumnValues "\w+" >= -?[\d.]+\) and \(ColumnValues "\w+" <= -?[\d.]+\)'
     r'|ColumnValues "\w+" in \["[^"]+"(, "[^"]+")*\]'
     r'|IsPrimaryKey( "\w+")+'
-    r'|CustomSql "[^"]+" <= \d+'
+    r'|CustomSql "[^"]+" (<=|>=) [\d.]+'
     r"|RowCount > 0"
-    r"|RowCount >= avg\(last\(\d+\)\) \* [\d.]+"
 )
 
 
