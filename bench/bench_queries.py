@@ -50,16 +50,31 @@ ONE_HOUR = [datetime(2024, 5, 1, 12), datetime(2024, 5, 1, 12)]
 ONE_DAY = [date(2024, 5, 1), date(2024, 5, 1)]
 
 
+# The generator's table groups; each writes under the folder of its name.
+TABLE_GROUPS = ("raw", "quarantine", "enriched", "anomalies")
+
+
 def _lake(path: Path, events: int) -> None:
+    """Generate the lake, or reuse a complete one, adding the table groups it lacks (a lake generated
+    before a table existed)."""
     marker = path / f".complete-{events}"
-    if marker.exists():
+    missing = tuple(g for g in TABLE_GROUPS if not (path / g).is_dir())
+    if marker.exists() and not missing:
         print(f"reusing lake {path} ({events:,} vehicle events)")
         return
-    shutil.rmtree(path, ignore_errors=True)
+    if not marker.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        missing = TABLE_GROUPS
     t0 = time.perf_counter()
     # No Spark litter here: Spark itself would trust a _spark_metadata log and read only the files it lists.
     lake = write_synthetic_lake(
-        path, vehicle_events=events, hours=24, devices=2_000, files_per_partition=2, litter=False
+        path,
+        vehicle_events=events,
+        hours=24,
+        devices=2_000,
+        files_per_partition=2,
+        litter=False,
+        tables=missing,
     )
     marker.write_text("ok")
     print(

@@ -7,25 +7,15 @@ WITH events AS (
   UNION ALL SELECT 'traffic', id, event_time, ingest_time, dt, hour FROM raw_traffic
   UNION ALL SELECT 'weather', id, event_time, ingest_time, dt, hour FROM raw_weather
   UNION ALL SELECT 'emergency', id, event_time, ingest_time, dt, hour FROM raw_emergency
-),
-copies AS (
-  -- One row per stream and event id: how often it was stored, how many of those copies came late.
-  SELECT
-    stream,
-    id,
-    count(*) AS stored,
-    count_if(ingest_time > event_time + INTERVAL '5' MINUTE) AS late
-  FROM events
-  WHERE dt || ' ' || hour BETWEEN date_format(CAST(? AS timestamp), '%Y-%m-%d %H')
-    AND date_format(CAST(? AS timestamp), '%Y-%m-%d %H')
-  GROUP BY stream, id
 )
 SELECT
   stream,
-  sum(stored) AS rows_stored,
-  count(id) AS distinct_events,
-  sum(stored) - count(id) AS duplicate_rows,
-  sum(late) AS late_rows
-FROM copies
+  count(*) AS rows_stored,
+  count(DISTINCT id) AS distinct_events,
+  count(*) - count(DISTINCT id) AS duplicate_rows,
+  count_if(ingest_time > event_time + INTERVAL '5' MINUTE) AS late_rows
+FROM events
+WHERE dt || ' ' || hour BETWEEN date_format(CAST(? AS timestamp), '%Y-%m-%d %H')
+  AND date_format(CAST(? AS timestamp), '%Y-%m-%d %H')
 GROUP BY stream
 ORDER BY stream
