@@ -39,6 +39,7 @@ from smartcity.dashboard.lake import LocalLake
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.step import WatermarkClock
 
 TARGET_S = 1.0
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -109,7 +110,12 @@ def write_snapshot(lake: Path, rows: pd.DataFrame, step: int) -> int:
         rows_in={"vehicle_data": 10_000},
     )
     snap = build_snapshot(
-        rows, None, metrics, StreamSettings(), step=f"{step:012d}-batch", published_at=datetime.now(UTC)
+        rows,
+        None,
+        WatermarkClock(),
+        StreamSettings(),
+        step=f"{step:012d}-batch",
+        published_at=datetime.now(UTC),
     )
     text = json.dumps(snap, separators=(",", ":"))
     target = Path(snapshot_uri(lake.as_uri()).removeprefix("file://"))

@@ -18,6 +18,7 @@ from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.step import WatermarkClock
 
 pytestmark = pytest.mark.unit
 
@@ -46,9 +47,13 @@ def _vehicle_rows(n: int) -> pd.DataFrame:
 
 
 def write_snapshot(lake: Path, vehicles: int, step: int) -> dict:
-    m = BatchMetrics(batch_id=step, flush=False, ingest_time=T0.isoformat())
     snap = build_snapshot(
-        _vehicle_rows(vehicles), None, m, StreamSettings(), step=f"{step:012d}-batch", published_at=T0
+        _vehicle_rows(vehicles),
+        None,
+        WatermarkClock(),
+        StreamSettings(),
+        step=f"{step:012d}-batch",
+        published_at=T0,
     )
     path = lake / "_live" / "snapshot.json"
     path.parent.mkdir(parents=True, exist_ok=True)

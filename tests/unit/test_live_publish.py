@@ -14,7 +14,6 @@ from smartcity.config import Stream
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.lakefs import LakeFS
 from smartcity.stream.live import publish_live, snapshot_uri
-from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
@@ -133,7 +132,7 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     empty = {k: _state(spark, k, []) for k in ("vehicle", "weather", "emergency")}
     plan = StepPlan(
         None,
-        WatermarkClock(),
+        WatermarkClock(max_event_time=T.replace(second=5)),
         {},
         JudgedCounts(),
         {"weather": weather, "emergency": empty["emergency"]},
@@ -144,16 +143,13 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     written = WrittenSegment(
         {"vehicle": vehicles, "weather": empty["weather"], "emergency": emergency}, {}, {}
     )
-    metrics = BatchMetrics(
-        batch_id=7, flush=False, ingest_time=T.isoformat(), max_event_time=T.replace(second=5).isoformat()
-    )
-    return fs, lake, commit, plan, written, metrics
+    return fs, lake, commit, plan, written
 
 
 def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Path) -> None:
-    fs, lake, commit, plan, written, metrics = _step(spark, tmp_path, traffic_rows=4)
-    publish_live(fs, lake, commit, plan, written, metrics)  # warm-up: the Python worker, compiled plans
-    snap = publish_live(fs, lake, commit, plan, written, metrics)
+    fs, lake, commit, plan, written = _step(spark, tmp_path, traffic_rows=4)
+    publish_live(fs, lake, commit, plan, written)  # warm-up: the Python worker, compiled plans
+    snap = publish_live(fs, lake, commit, plan, written)
     assert snap is not None
     assert snap["cost"]["spark_jobs"] == 1
     stored = json.loads(Path(snapshot_uri(lake).removeprefix("file://")).read_text())
@@ -170,8 +166,8 @@ def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Pa
 def test_a_failing_publish_is_logged_not_raised(
     spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fs, lake, commit, _, written, metrics = _step(spark, tmp_path, traffic_rows=0)
+    fs, lake, commit, _, written = _step(spark, tmp_path, traffic_rows=0)
     broken = StepPlan(None, WatermarkClock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
-    assert publish_live(fs, lake, commit, broken, written, metrics) is None
+    assert publish_live(fs, lake, commit, broken, written) is None
     assert "live snapshot of step" in caplog.text
     assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
