@@ -11,11 +11,9 @@ every refresh interval.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pydeck as pdk
 import streamlit as st
 
 from smartcity.config import Settings
@@ -24,6 +22,7 @@ from smartcity.dashboard.feeds import LiveSnapshot, events_per_second, per_topic
 from smartcity.dashboard.history import QueryChoice, convert_values, query_list, run_saved
 from smartcity.dashboard.orchestration import OrchestrationUnavailable, orchestration_state
 from smartcity.dashboard.render import (
+    CityMap,
     city_deck,
     long_form,
     match_rates,
@@ -59,19 +58,10 @@ def _age(when: datetime) -> str:
     return f"{max(0.0, (datetime.now(UTC) - when).total_seconds()):.0f} s ago"
 
 
-@dataclass(frozen=True)
-class CityMap:
-    """The map drawn for one snapshot and one picked vehicle (its track's caption, if one is picked)."""
-
-    snapshot: LiveSnapshot
-    picked: str
-    deck: pdk.Deck
-    caption: str | None
-
-
 def city_map(r: Readers, snap: LiveSnapshot, picked: str) -> CityMap:
     """This session's map of ``snap``: built once per snapshot and picked vehicle, then reused by the polls
-    that find no new snapshot (the feed hands out the same object until the snapshot changes)."""
+    that find no new snapshot (the feed hands out the same object until the snapshot changes). ``CityMap``
+    lives in an imported module: this script is executed afresh on every rerun, its own classes with it."""
     drawn = st.session_state.get(CITY_MAP_KEY)
     if isinstance(drawn, CityMap) and drawn.snapshot is snap and drawn.picked == picked:
         return drawn

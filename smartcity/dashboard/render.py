@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import numpy as np
@@ -61,6 +62,16 @@ class CompactDeck(pdk.Deck):
 
 # Each deck's JSON, kept no longer than the deck (not an attribute: pydeck serialises every attribute).
 _DECK_JSON: weakref.WeakKeyDictionary[CompactDeck, str] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class CityMap:
+    """The map drawn for one snapshot and one picked vehicle (its track's caption, if one is picked)."""
+
+    snapshot: LiveSnapshot
+    picked: str
+    deck: pdk.Deck
+    caption: str | None
 
 
 def speed_colors(speed: pd.Series) -> list[list[int]]:
