@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from smartcity.config import Settings
 from smartcity.dashboard.context import DEFAULT_POLL_S
@@ -51,22 +50,11 @@ from smartcity.stream.job import StreamJob
 from smartcity.stream.live import snapshot_uri
 from smartcity.stream.metrics import metrics_uri
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.stepid import StepId
 
 BASELINE_REFRESH_S = 3.0  # the dashboard's refresh interval before the map polled for new snapshots
 TARGET_SLACK_S = 5.0  # the target: one trigger interval + this
-# The columns of Spark's Kafka source that the job reads.
-KAFKA_SCHEMA = T.StructType(
-    [
-        T.StructField("key", T.BinaryType()),
-        T.StructField("value", T.BinaryType()),
-        T.StructField("topic", T.StringType()),
-        T.StructField("partition", T.IntegerType()),
-        T.StructField("offset", T.LongType()),
-        T.StructField("timestamp", T.TimestampType()),
-        T.StructField("timestampType", T.IntegerType()),
-    ]
-)
 
 
 @dataclass
@@ -111,7 +99,7 @@ def city_slices(settings: Settings, vehicles: int, steps: int, trigger_s: float)
 def kafka_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     """The rows as Spark's Kafka source hands a micro-batch to ``foreachBatch`` (received now)."""
     now = datetime.now(UTC)
-    return spark.createDataFrame([(*r, now, 0) for r in rows], KAFKA_SCHEMA)
+    return spark.createDataFrame([(*r, now, 0) for r in rows], KAFKA_SOURCE_SCHEMA)
 
 
 def mtime(uri: str) -> float | None:

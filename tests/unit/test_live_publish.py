@@ -1,5 +1,7 @@
 """publish_live on Spark frames shaped as a step holds them: one Spark job, the snapshot object replaced
-whole, the step's traffic files found through its sink record, and a failure that never reaches the step."""
+whole, the step's traffic files found through its sink record, and a failure that never reaches the step;
+and in the job's step: published before the commit, and a replay after a failed commit publishes the same
+snapshot."""
 
 from __future__ import annotations
 
@@ -12,10 +14,18 @@ from pyspark.sql import Row
 
 from smartcity.config import Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.local.stack import private_stack_settings
+from smartcity.simulate.encode import epoch_ms
+from smartcity.simulate.runner import RunConfig, Simulation
+from smartcity.simulate.sinks import MemorySink
+from smartcity.simulate.world import WorldParams
+from smartcity.stream.job import StreamJob
 from smartcity.stream.lakefs import LakeFS
 from smartcity.stream.live import publish_live, snapshot_uri
+from smartcity.stream.metrics import metrics_uri
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
+from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId
 from smartcity.stream.store import WrittenSegment
@@ -171,3 +181,46 @@ def test_a_failing_publish_is_logged_not_raised(
     assert publish_live(fs, lake, commit, broken, written) is None
     assert "live snapshot of step" in caplog.text
     assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
+
+
+def _city_batch(spark, topics, seconds: float = 4.0, vehicles: int = 10):
+    """A few seconds of the simulated city, ending now, as Spark's Kafka source hands them to a step."""
+    sink = MemorySink(topics)
+    start = epoch_ms(datetime.now(UTC)) - int(seconds * 1000)
+    config = RunConfig(
+        world=WorldParams(vehicles=vehicles), mode="backfill", start_ms=start, duration_s=seconds
+    )
+    Simulation(config, sink).run()
+    offsets: dict[str, int] = {}
+    rows = []
+    received = datetime.now(UTC)
+    for topic, key, value, _ in sink.messages:
+        offsets[topic] = offsets.get(topic, -1) + 1
+        rows.append((key.encode(), value.encode(), topic, 0, offsets[topic], received, 0))
+    return spark.createDataFrame(rows, KAFKA_SOURCE_SCHEMA)
+
+
+def test_published_before_the_commit_and_a_replay_publishes_the_same_snapshot(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = private_stack_settings(tmp_path)
+    job = StreamJob(spark, settings, StreamSettings.from_settings(settings))
+    batch = _city_batch(spark, settings.topics.all())
+    step = StepId(0)
+
+    def lost(version: object) -> None:
+        raise RuntimeError("commit lost")
+
+    monkeypatch.setattr(job.store, "commit", lost)
+    with pytest.raises(RuntimeError, match="commit lost"):
+        job.run_step(step, batch)
+    path = Path(snapshot_uri(settings.lake_uri).removeprefix("file://"))
+    first = json.loads(path.read_text())
+    assert first["step"] == step.key and len(first["vehicles"]["device_id"]) == 10
+    assert not Path(metrics_uri(settings.lake_uri, step).removeprefix("file://")).exists()
+
+    monkeypatch.undo()
+    job.run_step(step, batch)  # Spark replays the micro-batch whose commit failed
+    replayed = json.loads(path.read_text())
+    for part in ("vehicles", "incidents", "weather", "cameras", "now_ms", "clock"):
+        assert replayed[part] == first[part], part
