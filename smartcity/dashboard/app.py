@@ -1,7 +1,11 @@
 """The Streamlit page: the city live, the pipeline live, history. Run by ``smartcity dashboard``.
 
 Reads only through ``smartcity.dashboard`` readers (built once per configuration, shared by sessions);
-the live parts are fragments re-run every refresh interval, so a refresh redraws them and nothing else.
+the live parts are fragments, so a refresh redraws them and nothing else. The city re-runs every poll
+interval (half a second): the snapshot feed asks whether the object changed (a stat or an S3 HEAD) and the
+map is rebuilt only from a new snapshot, otherwise the same deck is redrawn (its JSON is made once, and the
+browser gets a large unchanged element as a reference to its cached copy). The pipeline panel re-runs
+every refresh interval.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import streamlit as st
 
 from smartcity.config import Settings
 from smartcity.dashboard.context import DashboardOptions, Readers, build_readers
-from smartcity.dashboard.feeds import events_per_second, per_topic, steps_frame
+from smartcity.dashboard.feeds import LiveSnapshot, events_per_second, per_topic, steps_frame
 from smartcity.dashboard.history import QueryChoice, convert_values, query_list, run_saved
 from smartcity.dashboard.orchestration import OrchestrationUnavailable, orchestration_state
 from smartcity.dashboard.render import (
+    CityMap,
     city_deck,
     long_form,
     match_rates,
@@ -31,6 +36,8 @@ HISTORY_WINDOW = timedelta(hours=1)
 TRACK_WINDOW = timedelta(minutes=10)
 # The element the browser test counts: the number of vehicle points handed to the map.
 VEHICLE_COUNT_ID = "vehicle-markers"
+# Where a session keeps the map it drew last (see :func:`city_map`).
+CITY_MAP_KEY = "_city_map"
 
 
 @st.cache_resource
@@ -51,6 +58,22 @@ def _age(when: datetime) -> str:
     return f"{max(0.0, (datetime.now(UTC) - when).total_seconds()):.0f} s ago"
 
 
+def city_map(r: Readers, snap: LiveSnapshot, picked: str) -> CityMap:
+    """This session's map of ``snap``: built once per snapshot and picked vehicle, then reused by the polls
+    that find no new snapshot (the feed hands out the same object until the snapshot changes). ``CityMap``
+    lives in an imported module: this script is executed afresh on every rerun, its own classes with it."""
+    drawn = st.session_state.get(CITY_MAP_KEY)
+    if isinstance(drawn, CityMap) and drawn.snapshot is snap and drawn.picked == picked:
+        return drawn
+    track, caption = None, None
+    if picked:
+        track = read_track(r.lake, picked, snap.now, TRACK_WINDOW)
+        caption = f"{len(track)} raw events of {picked} since {(snap.now - TRACK_WINDOW):%H:%M:%S} UTC"
+    drawn = CityMap(snap, picked, city_deck(snap, basemap=r.basemap, track=track), caption)
+    st.session_state[CITY_MAP_KEY] = drawn
+    return drawn
+
+
 def city(r: Readers) -> None:
     read = r.snapshots.read()
     snap = read.snapshot
@@ -68,13 +91,11 @@ def city(r: Readers) -> None:
     picked = st.text_input(
         "vehicle to track (its last 10 minutes)", key="picked_vehicle", help="a device id: hover a vehicle"
     ).strip()
-    track = None
-    if picked:
-        track = read_track(r.lake, picked, snap.now, TRACK_WINDOW)
-        st.caption(f"{len(track)} raw events of {picked} since {(snap.now - TRACK_WINDOW):%H:%M:%S} UTC")
-    deck = city_deck(snap, basemap=r.basemap, track=track)
-    st.pydeck_chart(deck, height=560)
-    shown = vehicle_count(deck)
+    drawn = city_map(r, snap, picked)
+    if drawn.caption:
+        st.caption(drawn.caption)
+    st.pydeck_chart(drawn.deck, height=560)
+    shown = vehicle_count(drawn.deck)
     attrs = f'id="{VEHICLE_COUNT_ID}" data-count="{shown}" data-step="{html.escape(snap.step)}"'
     text = f"{shown:,} vehicles on the map, city time {snap.now:%Y-%m-%d %H:%M:%S} UTC"
     st.markdown(f"<span {attrs}>{text}</span>", unsafe_allow_html=True)
@@ -209,7 +230,7 @@ def main() -> None:
     st.title("Smart City live")
     tab_city, tab_pipeline, tab_history = st.tabs(["City", "Pipeline", "History"])
     with tab_city:
-        st.fragment(run_every=options.refresh_s)(city)(r)
+        st.fragment(run_every=options.poll_s)(city)(r)
     with tab_pipeline:
         st.fragment(run_every=options.refresh_s)(pipeline)(r)
     with tab_history:

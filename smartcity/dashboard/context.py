@@ -18,9 +18,12 @@ if TYPE_CHECKING:  # the feeds import pandas and the job's snapshot module: not 
     from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
 
 REFRESH_ENV = "SMARTCITY_DASHBOARD_REFRESH_S"
+POLL_ENV = "SMARTCITY_DASHBOARD_POLL_S"
 BASEMAP_ENV = "SMARTCITY_DASHBOARD_BASEMAP"
 WORKGROUP_ENV = "SMARTCITY_DASHBOARD_WORKGROUP"
 DEFAULT_REFRESH_S = 3.0
+# How often the map asks whether a new snapshot was published (a stat or an S3 HEAD; redrawn on change only).
+DEFAULT_POLL_S = 0.5
 BASEMAP_HOST = ("basemaps.cartocdn.com", 443)
 
 Basemap = Literal["auto", "on", "off"]
@@ -28,9 +31,13 @@ Basemap = Literal["auto", "on", "off"]
 
 @dataclass(frozen=True)
 class DashboardOptions:
+    """``refresh_s``: the pipeline panel's redraw interval; ``poll_s``: how soon the map notices a new
+    snapshot."""
+
     refresh_s: float
     basemap: Basemap
     workgroup: str
+    poll_s: float = DEFAULT_POLL_S
 
     @classmethod
     def from_env(cls) -> DashboardOptions:
@@ -39,10 +46,16 @@ class DashboardOptions:
             refresh_s=float(os.environ.get(REFRESH_ENV, DEFAULT_REFRESH_S)),
             basemap=basemap if basemap in ("auto", "on", "off") else "auto",  # type: ignore[arg-type]
             workgroup=os.environ.get(WORKGROUP_ENV, ""),
+            poll_s=float(os.environ.get(POLL_ENV, DEFAULT_POLL_S)),
         )
 
     def env(self) -> dict[str, str]:
-        return {REFRESH_ENV: str(self.refresh_s), BASEMAP_ENV: self.basemap, WORKGROUP_ENV: self.workgroup}
+        return {
+            REFRESH_ENV: str(self.refresh_s),
+            BASEMAP_ENV: self.basemap,
+            WORKGROUP_ENV: self.workgroup,
+            POLL_ENV: str(self.poll_s),
+        }
 
 
 def internet_reachable(host: tuple[str, int] = BASEMAP_HOST, timeout_s: float = 1.5) -> bool:

@@ -45,7 +45,7 @@ class SnapshotError(ValueError):
 
 @dataclass(frozen=True)
 class LiveSnapshot:
-    """One parsed snapshot: a frame per layer plus the step's metrics."""
+    """One parsed snapshot: a frame per layer plus the job's clock after the step."""
 
     step: str
     published_at: datetime
@@ -53,7 +53,7 @@ class LiveSnapshot:
     cell_size_deg: float
     radius_km: float
     layers: dict[str, pd.DataFrame]
-    metrics: dict[str, Any]
+    clock: dict[str, Any]  # the watermark and newest event time after the step (ISO strings or None)
     cost: dict[str, Any] = field(default_factory=dict)  # what publishing it cost the step
 
     @property
@@ -87,7 +87,7 @@ def parse_snapshot(data: bytes) -> LiveSnapshot:
             cell_size_deg=float(raw["cell_size_deg"]),
             radius_km=float(raw["radius_km"]),
             layers=layers,
-            metrics=dict(raw["metrics"]),
+            clock=dict(raw["clock"]),
             cost=dict(raw.get("cost") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -4,6 +4,8 @@ of the data the feeds read; nothing here reads the lake."""
 from __future__ import annotations
 
 import json
+import weakref
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import numpy as np
@@ -46,10 +48,30 @@ TOOLTIP = {
 
 class CompactDeck(pdk.Deck):
     """A pydeck Deck whose JSON is compact: pydeck indents and sorts its JSON, which makes Python's json
-    module fall back to its pure-Python encoder (seconds for 10,000 points instead of milliseconds)."""
+    module fall back to its pure-Python encoder (seconds for 10,000 points instead of milliseconds).
+
+    The JSON is made once per deck: the page redraws the same deck until a new snapshot arrives, and a
+    deck is never changed once built."""
 
     def to_json(self) -> str:
-        return json.dumps(self, default=default_serialize, separators=(",", ":"))
+        made = _DECK_JSON.get(self)
+        if made is None:
+            made = _DECK_JSON[self] = json.dumps(self, default=default_serialize, separators=(",", ":"))
+        return made
+
+
+# Each deck's JSON, kept no longer than the deck (not an attribute: pydeck serialises every attribute).
+_DECK_JSON: weakref.WeakKeyDictionary[CompactDeck, str] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class CityMap:
+    """The map drawn for one snapshot and one picked vehicle (its track's caption, if one is picked)."""
+
+    snapshot: LiveSnapshot
+    picked: str
+    deck: pdk.Deck
+    caption: str | None
 
 
 def speed_colors(speed: pd.Series) -> list[list[int]]:

@@ -126,6 +126,8 @@ class StreamJob:
             laps("plan")
             written = self.store.write(step, plan.segments)
             laps("state")
+            publish_live(self.fs, self.lake, commit, plan, written)
+            laps("live snapshot")
             enriched_rows = plan.enriched(written.frames["vehicle"])
             flags = plan.anomalies(written.frames["vehicle"])
             laps("plan enriched")
@@ -162,7 +164,6 @@ class StreamJob:
             namespace=self.cfg.cloudwatch_namespace,
             job_name=self.job_name,
         )
-        publish_live(self.fs, self.lake, commit, plan, written, metrics)
         return metrics
 
     def _judge(self, kafka_df: DataFrame, ingest_time: datetime, clock: WatermarkClock) -> DataFrame:

@@ -1,15 +1,21 @@
 """The live snapshot: what the city looks like after a step, as ONE small JSON object the dashboard reads.
 
-Each step publishes ``<lake>/_live/snapshot.json`` after its commit: every vehicle's latest position and
+Each step publishes ``<lake>/_live/snapshot.json`` as soon as its new state rows are written (before the
+enrichment and the commit, so the map does not wait for them): every vehicle's latest position and
 speed with its enrichment at that instant (the weather of its cell, the nearest active incident within the
 radius, by the job's own look-up rules), the active incidents, the latest weather per grid cell, every
-traffic camera's latest report, and the step's metrics. The object is replaced whole (``LakeFS.write_text``
+traffic camera's latest report, and the step's clock. The object is replaced whole (``LakeFS.write_text``
 writes a temporary name then moves it: a reader sees the old snapshot or the new, never a prefix).
 
 Cost per step: one Spark job (:func:`live_rows`: the step's new vehicle rows and traffic files reduced to
 the latest per device inside their partitions, plus the weather and emergency state, which are few rows),
 then pure pandas on the driver (:func:`build_snapshot`). Vehicles not seen in this step keep their position
 from the previous snapshot until they fall out of the de-duplication horizon.
+
+Published before the step commits, a snapshot may show a step that then fails. That is harmless: Spark
+replays the same micro-batch (same offsets), and its snapshot merges the same rows into the one already
+published by the latest-per-key rules, which give the same result applied twice; a failed flush step has
+no input rows, only a later clock. Either way the next successful step replaces the object whole.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,16 +40,15 @@ from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.lakefs import LakeFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
-from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
-from smartcity.stream.step import StepPlan
+from smartcity.stream.step import StepPlan, WatermarkClock
 from smartcity.stream.store import WrittenSegment
 
 log = logging.getLogger("smartcity.stream")
 _CAMERA_COLUMNS = ("id", "camera_id", "event_time", "latitude", "longitude")
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 LIVE_PREFIX = "_live"
 SNAPSHOT_NAME = "snapshot.json"
 TRAFFIC_TABLE_MARKER = "/raw/traffic/"
@@ -244,21 +248,22 @@ def _vehicles(rows: pd.DataFrame, previous: Mapping[str, Any] | None, oldest_us:
 def build_snapshot(
     rows: pd.DataFrame,
     previous: Mapping[str, Any] | None,
-    metrics: BatchMetrics,
+    clock: WatermarkClock,
     cfg: StreamSettings,
     *,
     step: str,
     published_at: datetime,
 ) -> dict[str, Any]:
-    """The snapshot (a JSON-ready dict of column lists) from the collected rows and the previous snapshot.
+    """The snapshot (a JSON-ready dict of column lists) from the collected rows, the previous snapshot and
+    the job's clock after the step.
 
     "Now" is the job's newest event time (the city's clock); each vehicle is enriched at its own latest
     event time by the same look-ups as ``vehicle_enriched`` (weather of its cell within the weather
     window, the nearest active incident within the radius).
     """
     newest = [int(rows["t_us"].max())] if not rows.empty and rows["t_us"].notna().any() else []
-    if metrics.max_event_time:
-        newest.append(int(datetime.fromisoformat(metrics.max_event_time).timestamp() * 1_000_000))
+    if clock.max_event_time is not None:
+        newest.append(int(clock.max_event_time.timestamp() * 1_000_000))
     if previous and previous.get("now_ms") is not None:
         newest.append(int(previous["now_ms"]) * 1000)
     now_us = max(newest) if newest else int(published_at.timestamp() * 1_000_000)
@@ -362,7 +367,10 @@ def build_snapshot(
                 "event_time_ms": "event_time_ms",
             },
         ),
-        "metrics": asdict(metrics),
+        "clock": {
+            "watermark": clock.watermark.isoformat() if clock.watermark else None,
+            "max_event_time": clock.max_event_time.isoformat() if clock.max_event_time else None,
+        },
     }
 
 
@@ -415,15 +423,15 @@ def publish_live(
     commit: StepCommit,
     plan: StepPlan,
     written: WrittenSegment,
-    metrics: BatchMetrics,
 ) -> dict[str, Any] | None:
-    """Build this step's snapshot and replace the published one (the job's one call after its commit).
+    """Build this step's snapshot and replace the published one (the job's one call, once the step's raw
+    files and state rows are written; see the module's docstring for why before the commit is safe).
 
-    A failure is logged and skipped, never fatal: the snapshot is a view of data already committed, and
-    the next step publishes a complete one again.
+    A failure is logged and skipped, never fatal: the snapshot is only a view, and the next step
+    publishes a complete one again.
     """
     try:
-        return _publish(fs, lake_uri, commit, plan, written, metrics)
+        return _publish(fs, lake_uri, commit, plan, written)
     except Exception as exc:
         log.warning("live snapshot of step %s not published: %s", commit.step.key, exc)
         return None
@@ -435,7 +443,6 @@ def _publish(
     commit: StepCommit,
     plan: StepPlan,
     written: WrittenSegment,
-    metrics: BatchMetrics,
 ) -> dict[str, Any]:
     spark = written.frames["vehicle"].sparkSession
     started, before = time.monotonic(), engine_counts(spark)
@@ -446,7 +453,7 @@ def _publish(
     snapshot = build_snapshot(
         rows,
         read_previous(fs, lake_uri),
-        metrics,
+        plan.clock,
         plan.cfg,
         step=commit.step.key,
         published_at=datetime.now(UTC),

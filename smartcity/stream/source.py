@@ -7,8 +7,24 @@ login module comes from the ``aws-msk-iam-auth`` jar (``--extra-jars``, see glue
 
 from __future__ import annotations
 
+from pyspark.sql import types as T
+
 from smartcity.config import Settings
 from smartcity.stream.settings import StreamSettings
+
+# The rows Spark's Kafka source hands ``foreachBatch`` (what a step is given without a broker, in benches
+# and tests).
+KAFKA_SOURCE_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("timestamp", T.TimestampType()),
+        T.StructField("timestampType", T.IntegerType()),
+    ]
+)
 
 MSK_IAM_OPTIONS = {
     "kafka.security.protocol": "SASL_SSL",

@@ -18,6 +18,7 @@ from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.step import WatermarkClock
 
 pytestmark = pytest.mark.unit
 
@@ -46,9 +47,13 @@ def _vehicle_rows(n: int) -> pd.DataFrame:
 
 
 def write_snapshot(lake: Path, vehicles: int, step: int) -> dict:
-    m = BatchMetrics(batch_id=step, flush=False, ingest_time=T0.isoformat())
     snap = build_snapshot(
-        _vehicle_rows(vehicles), None, m, StreamSettings(), step=f"{step:012d}-batch", published_at=T0
+        _vehicle_rows(vehicles),
+        None,
+        WatermarkClock(),
+        StreamSettings(),
+        step=f"{step:012d}-batch",
+        published_at=T0,
     )
     path = lake / "_live" / "snapshot.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,3 +223,20 @@ def test_a_snapshot_gone_for_good_is_no_longer_shown(lake: Path) -> None:
     assert feed.read().snapshot is not None
     now[0] = 10.0
     assert feed.read().snapshot is None  # gone this long: the lake was cleared
+
+
+def test_the_map_is_rebuilt_from_a_new_snapshot_only(lake: Path) -> None:
+    """The city re-runs every poll interval: a poll that finds the same snapshot redraws the same deck (its
+    JSON made once); a new snapshot is drawn at the next poll."""
+    write_snapshot(lake, vehicles=40, step=1)
+    at = run()
+    drawn = at.session_state[app_module.CITY_MAP_KEY]
+    json_made = drawn.deck.to_json()
+    run(at)  # a poll: nothing new
+    assert at.session_state[app_module.CITY_MAP_KEY] is drawn
+    assert drawn.deck.to_json() is json_made
+    write_snapshot(lake, vehicles=60, step=2)
+    run(at)
+    assert at.session_state[app_module.CITY_MAP_KEY] is not drawn
+    assert markdown_attr(at, "vehicle-markers", "data-step") == "000000000002-batch"
+    assert markdown_attr(at, "vehicle-markers", "data-count") == "30"

@@ -1,5 +1,7 @@
 """publish_live on Spark frames shaped as a step holds them: one Spark job, the snapshot object replaced
-whole, the step's traffic files found through its sink record, and a failure that never reaches the step."""
+whole, the step's traffic files found through its sink record, and a failure that never reaches the step;
+and in the job's step: published before the commit, and a replay after a failed commit publishes the same
+snapshot."""
 
 from __future__ import annotations
 
@@ -12,11 +14,18 @@ from pyspark.sql import Row
 
 from smartcity.config import Stream
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.local.stack import private_stack_settings
+from smartcity.simulate.encode import epoch_ms
+from smartcity.simulate.runner import RunConfig, Simulation
+from smartcity.simulate.sinks import MemorySink
+from smartcity.simulate.world import WorldParams
+from smartcity.stream.job import StreamJob
 from smartcity.stream.lakefs import LakeFS
 from smartcity.stream.live import publish_live, snapshot_uri
-from smartcity.stream.metrics import BatchMetrics
+from smartcity.stream.metrics import metrics_uri
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
+from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId
 from smartcity.stream.store import WrittenSegment
@@ -133,7 +142,7 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     empty = {k: _state(spark, k, []) for k in ("vehicle", "weather", "emergency")}
     plan = StepPlan(
         None,
-        WatermarkClock(),
+        WatermarkClock(max_event_time=T.replace(second=5)),
         {},
         JudgedCounts(),
         {"weather": weather, "emergency": empty["emergency"]},
@@ -144,16 +153,13 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     written = WrittenSegment(
         {"vehicle": vehicles, "weather": empty["weather"], "emergency": emergency}, {}, {}
     )
-    metrics = BatchMetrics(
-        batch_id=7, flush=False, ingest_time=T.isoformat(), max_event_time=T.replace(second=5).isoformat()
-    )
-    return fs, lake, commit, plan, written, metrics
+    return fs, lake, commit, plan, written
 
 
 def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Path) -> None:
-    fs, lake, commit, plan, written, metrics = _step(spark, tmp_path, traffic_rows=4)
-    publish_live(fs, lake, commit, plan, written, metrics)  # warm-up: the Python worker, compiled plans
-    snap = publish_live(fs, lake, commit, plan, written, metrics)
+    fs, lake, commit, plan, written = _step(spark, tmp_path, traffic_rows=4)
+    publish_live(fs, lake, commit, plan, written)  # warm-up: the Python worker, compiled plans
+    snap = publish_live(fs, lake, commit, plan, written)
     assert snap is not None
     assert snap["cost"]["spark_jobs"] == 1
     stored = json.loads(Path(snapshot_uri(lake).removeprefix("file://")).read_text())
@@ -170,8 +176,51 @@ def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Pa
 def test_a_failing_publish_is_logged_not_raised(
     spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fs, lake, commit, _, written, metrics = _step(spark, tmp_path, traffic_rows=0)
+    fs, lake, commit, _, written = _step(spark, tmp_path, traffic_rows=0)
     broken = StepPlan(None, WatermarkClock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
-    assert publish_live(fs, lake, commit, broken, written, metrics) is None
+    assert publish_live(fs, lake, commit, broken, written) is None
     assert "live snapshot of step" in caplog.text
     assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
+
+
+def _city_batch(spark, topics, seconds: float = 4.0, vehicles: int = 10):
+    """A few seconds of the simulated city, ending now, as Spark's Kafka source hands them to a step."""
+    sink = MemorySink(topics)
+    start = epoch_ms(datetime.now(UTC)) - int(seconds * 1000)
+    config = RunConfig(
+        world=WorldParams(vehicles=vehicles), mode="backfill", start_ms=start, duration_s=seconds
+    )
+    Simulation(config, sink).run()
+    offsets: dict[str, int] = {}
+    rows = []
+    received = datetime.now(UTC)
+    for topic, key, value, _ in sink.messages:
+        offsets[topic] = offsets.get(topic, -1) + 1
+        rows.append((key.encode(), value.encode(), topic, 0, offsets[topic], received, 0))
+    return spark.createDataFrame(rows, KAFKA_SOURCE_SCHEMA)
+
+
+def test_published_before_the_commit_and_a_replay_publishes_the_same_snapshot(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = private_stack_settings(tmp_path)
+    job = StreamJob(spark, settings, StreamSettings.from_settings(settings))
+    batch = _city_batch(spark, settings.topics.all())
+    step = StepId(0)
+
+    def lost(version: object) -> None:
+        raise RuntimeError("commit lost")
+
+    monkeypatch.setattr(job.store, "commit", lost)
+    with pytest.raises(RuntimeError, match="commit lost"):
+        job.run_step(step, batch)
+    path = Path(snapshot_uri(settings.lake_uri).removeprefix("file://"))
+    first = json.loads(path.read_text())
+    assert first["step"] == step.key and len(first["vehicles"]["device_id"]) == 10
+    assert not Path(metrics_uri(settings.lake_uri, step).removeprefix("file://")).exists()
+
+    monkeypatch.undo()
+    job.run_step(step, batch)  # Spark replays the micro-batch whose commit failed
+    replayed = json.loads(path.read_text())
+    for part in ("vehicles", "incidents", "weather", "cameras", "now_ms", "clock"):
+        assert replayed[part] == first[part], part

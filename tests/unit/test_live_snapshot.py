@@ -17,8 +17,8 @@ from smartcity.stream.live import (
     build_snapshot,
     cell_center,
 )
-from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
+from smartcity.stream.step import WatermarkClock
 
 pytestmark = pytest.mark.unit
 
@@ -35,13 +35,13 @@ def frame(*rows: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=NAMES)
 
 
-def metrics() -> BatchMetrics:
-    return BatchMetrics(batch_id=3, flush=False, ingest_time="2023-11-14T22:13:30+00:00", rows_in={"t": 5})
+def clock() -> WatermarkClock:
+    return WatermarkClock(watermark=datetime.fromtimestamp(T0 / 1e6 - 20, UTC))
 
 
 def snapshot(rows: pd.DataFrame, previous: dict | None = None) -> dict:
     return build_snapshot(
-        rows, previous, metrics(), StreamSettings(), step="000000000003-batch", published_at=datetime.now(UTC)
+        rows, previous, clock(), StreamSettings(), step="000000000003-batch", published_at=datetime.now(UTC)
     )
 
 
@@ -162,11 +162,25 @@ def test_cameras_keep_their_last_report_across_steps() -> None:
     assert second["cameras"]["camera_id"] == ["cam-1", "cam-2"]
 
 
-def test_snapshot_carries_the_steps_metrics_and_clock() -> None:
+def test_snapshot_carries_the_steps_clock() -> None:
     snap = snapshot(frame(vehicle("a", T0, "a1")))
-    assert snap["metrics"]["rows_in"] == {"t": 5}
+    assert snap["clock"] == {"watermark": clock().watermark.isoformat(), "max_event_time": None}
     assert snap["now_ms"] == T0 // 1000
     assert snap["step"] == "000000000003-batch"
+
+
+def test_now_is_the_clocks_newest_event_time_when_it_is_later_than_the_rows() -> None:
+    newest = datetime.fromtimestamp((T0 + 5 * S) / 1e6, UTC)
+    snap = build_snapshot(
+        frame(vehicle("a", T0, "a1")),
+        None,
+        WatermarkClock(max_event_time=newest),
+        StreamSettings(),
+        step="000000000003-batch",
+        published_at=datetime.now(UTC),
+    )
+    assert snap["now_ms"] == (T0 + 5 * S) // 1000
+    assert snap["clock"]["max_event_time"] == newest.isoformat()
 
 
 def test_in_partition_reduction_keeps_the_newest_per_vehicle_and_every_report() -> None:
