@@ -9,16 +9,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smartcity.commands._common import add_stack_options, positive, quiet_libraries, settings_from
 from smartcity.errors import UsageError
 from smartcity.simulate.anomalies import MAX_ANOMALY_RATE, AnomalyConfig
+from smartcity.simulate.clock import default_start_ms
+from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
+from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.scenarios import SCENARIOS
-
-if TYPE_CHECKING:
-    from smartcity.simulate.runner import RunConfig
+from smartcity.simulate.sinks import KafkaSink, MemorySink, kafka_config
+from smartcity.simulate.world import WorldParams
 
 MAX_VEHICLES = 10_000
 
@@ -129,11 +131,6 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
 
 
 def build_config(args: argparse.Namespace, home: Path) -> RunConfig:
-    from smartcity.simulate.clock import default_start_ms
-    from smartcity.simulate.encode import epoch_ms
-    from smartcity.simulate.runner import RunConfig
-    from smartcity.simulate.world import WorldParams
-
     mode = "backfill" if args.backfill else "realtime"
     duration = args.duration
     if mode == "backfill" and duration is None and args.events is None:
@@ -177,8 +174,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from smartcity.simulate.progress import print_summary, progress_view
-    from smartcity.simulate.runner import Simulation
-    from smartcity.simulate.sinks import KafkaSink, MemorySink, kafka_config
 
     settings = settings_from(args)
     config = build_config(args, settings.local.state_dir)
