@@ -13,8 +13,8 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from smartcity.compaction.plan import DEFAULT_TARGET_MB
-from smartcity.compaction.s3_run import DEFAULT_GRACE_MINUTES, compact_catalog_lake, open_compactor
+from smartcity.compaction.plan import DEFAULT_GRACE_MINUTES, DEFAULT_TARGET_MB
+from smartcity.compaction.s3_run import compact_catalog_lake, open_compactor
 from smartcity.config import Settings
 from smartcity.stream.settings import StreamSettings
 

@@ -13,9 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from smartcity.commands._common import add_stack_options, settings_from
-from smartcity.compaction.plan import DEFAULT_TARGET_MB
-from smartcity.compaction.run import compact_lake
-from smartcity.compaction.s3_run import DEFAULT_GRACE_MINUTES, compact_catalog_lake, open_compactor
+from smartcity.compaction.plan import DEFAULT_GRACE_MINUTES, DEFAULT_TARGET_MB
 from smartcity.config import Settings
 from smartcity.errors import UsageError
 from smartcity.stream.settings import StreamSettings
@@ -74,6 +72,9 @@ def _on_s3(settings: Settings) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from smartcity.compaction.run import compact_lake
+    from smartcity.compaction.s3_run import compact_catalog_lake, open_compactor
+
     settings = settings_from(args)
     target = int(args.target_mb * 1024 * 1024)
     if args.target_mb <= 0 or args.grace_minutes < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from smartcity.catalog import crawl, table_names
+from smartcity.catalog import table_names
 from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
 
 
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from smartcity.catalog import crawl
+
     settings = settings_from(args)
     with quiet_libraries(settings, "crawl"):
         report = crawl(settings, args.table)

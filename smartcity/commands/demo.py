@@ -10,8 +10,7 @@ import argparse
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from smartcity.commands._common import (
     add_stack_options,
@@ -24,10 +23,12 @@ from smartcity.commands._common import (
 from smartcity.commands.dashboard import DashboardDuring
 from smartcity.commands.simulate import anomaly_rate
 from smartcity.config import Settings
-from smartcity.demo.board import stage_view
 from smartcity.demo.flow import DemoConfig
 from smartcity.errors import UsageError
 from smartcity.simulate.faults import MAX_EACH_OF_ALL_FAULTS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _fault_rate(text: str) -> float:
@@ -111,6 +112,8 @@ def _psql_line(settings: Settings) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     settings = settings_from(args)
     if settings.profile != "local":
         raise UsageError("the demo runs on the local stack (profile 'local')")
@@ -132,6 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run_stages(console: Console, settings: Settings, config: DemoConfig, *, dashboard: bool) -> bool:
     """The demo's stages, report and closing hints; True when every reconciliation line holds."""
     from smartcity.demo.anomalies import print_anomaly_scores
+    from smartcity.demo.board import stage_view
     from smartcity.demo.flow import data_locations, run_demo
     from smartcity.demo.quality import print_quality, run_quality
     from smartcity.demo.reconcile import reconcile

@@ -6,10 +6,11 @@ import argparse
 
 from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
 from smartcity.errors import UsageError
-from smartcity.warehouse.loader import SOURCES, run_load
 
 
 def _load(args: argparse.Namespace) -> int:
+    from smartcity.warehouse.loader import SOURCES, run_load
+
     settings = settings_from(args)
     sources = SOURCES
     if args.source:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from smartcity.commands._common import add_stack_options, settings_from
-from smartcity.quality.local import TableResult
 from smartcity.quality.run import evaluate_tables, select, table_names
+
+if TYPE_CHECKING:
+    from smartcity.quality.local import TableResult
 
 EXIT_RULE_FAILED = 1
 

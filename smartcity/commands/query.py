@@ -7,17 +7,15 @@ from datetime import UTC, datetime
 
 from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.errors import UsageError
-from smartcity.query import run_query, saved_queries, saved_query
 from smartcity.query.output import FORMATS
-from smartcity.query.params import bind, check_declared, declared_parameters
-from smartcity.query.transpile import parse
+from smartcity.query.saved import saved_query_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "query",
         help="run a saved Athena query (or any Athena SQL) locally through the catalog with DuckDB",
-        description="Saved queries: " + ", ".join(saved_queries()),
+        description="Saved queries: " + ", ".join(saved_query_names()),
     )
     add_stack_options(parser)
     parser.add_argument("name", nargs="?", help="saved query name (see --list)")
@@ -54,6 +52,10 @@ def _instant(text: str) -> datetime:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from smartcity.query import run_query, saved_queries, saved_query
+    from smartcity.query.params import bind, check_declared, declared_parameters
+    from smartcity.query.transpile import parse
+
     if args.list:
         for q in saved_queries().values():
             print(f"{q.name:<32} {q.question}")

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from smartcity.commands._common import add_stack_options, quiet_libraries, settings_from
-from smartcity.local import jvm
-from smartcity.local.stack import LocalStack
+
+if TYPE_CHECKING:
+    from smartcity.local.stack import LocalStack
 
 
 def _setup(args: argparse.Namespace) -> int:
+    from smartcity.local import jvm
+
     for name, cp in jvm.resolve_all().items():
         print(f"{name}: {len(cp.jars)} jars verified in {cp.directory}")
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
+    from smartcity.local.stack import LocalStack
+
     settings = settings_from(args)
     stack = LocalStack(settings)
     with quiet_libraries(settings, "up"):
@@ -30,6 +33,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from smartcity.local.stack import LocalStack
+
     stack = LocalStack(settings_from(args))
     seconds = stack.down()
     print(f"local stack down in {seconds:.1f} s (data kept in {stack.settings.local.state_dir})")
@@ -37,12 +42,17 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from smartcity.local.stack import LocalStack
+
     stack = LocalStack(settings_from(args))
     _print_status(stack)
     return 0 if stack.is_up() else 3
 
 
 def _print_status(stack: LocalStack) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"smartcity local stack ({stack.settings.local.state_dir})")
     for col in ("component", "port", "pid", "state"):
         table.add_column(col)

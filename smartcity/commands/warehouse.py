@@ -12,7 +12,6 @@ import argparse
 from smartcity.commands._common import add_stack_options, non_negative_int, positive, settings_from
 from smartcity.errors import UsageError
 from smartcity.warehouse.migrate import DIALECTS, Migration, MigrationState, discover, migrate, status
-from smartcity.warehouse.postgres import PostgresSession
 
 
 def _check_target(args: argparse.Namespace) -> None:
@@ -36,6 +35,8 @@ def _apply(args: argparse.Namespace) -> tuple[list[Migration], list[MigrationSta
         session = RedshiftDataSession.from_settings(settings)
         applied = migrate_batched(session, "redshift", target=args.target)
         return applied, status_batched(session, "redshift")
+    from smartcity.warehouse.postgres import PostgresSession
+
     with PostgresSession.open(settings.warehouse_dsn) as pg:
         applied = migrate(pg, "postgres", target=args.target)
         return applied, status(pg, "postgres")
@@ -58,6 +59,8 @@ def _status(args: argparse.Namespace) -> int:
 
         states = status_batched(RedshiftDataSession.from_settings(settings), "redshift")
     else:
+        from smartcity.warehouse.postgres import PostgresSession
+
         with PostgresSession.open(settings.warehouse_dsn) as session:
             states = status(session, "postgres")
     for s in states:

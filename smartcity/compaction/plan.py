@@ -20,6 +20,8 @@ _STEP_FILE = re.compile(r"^part-(\d{15}-(?:batch|flush))-\d+\.snappy\.parquet$")
 COMPACTED_PREFIX = "compacted-"
 # The output file size aimed at: large enough that a closed hour of the busiest table is one or a few files.
 DEFAULT_TARGET_MB = 128
+# Superseded files stay this long after a swap: twice Athena's default DML query timeout (30 minutes).
+DEFAULT_GRACE_MINUTES = 60
 _COMPACTED_FILE = re.compile(r"^compacted-(\d{15}-(?:batch|flush))-\d+\.snappy\.parquet$")
 
 

@@ -44,8 +44,6 @@ from smartcity.stream.store import StateVersion
 # the template covers this prefix, and the leading "_" keeps it out of lake-wide listings.
 COMPACTED_ROOT = "_compacted"
 RECORDS_DIR = "compaction"
-# Superseded files stay this long after a swap: twice Athena's default DML query timeout (30 minutes).
-DEFAULT_GRACE_MINUTES = 60
 # A run lists the partitions (and records) of the days this far back from the watermark, and no older:
 # two days of late rows and of a stopped job, with the listing cost of three days, not of the whole lake.
 DEFAULT_LOOKBACK = timedelta(hours=48)

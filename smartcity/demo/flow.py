@@ -25,7 +25,6 @@ from typing import Any
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 from smartcity.local import runlog
-from smartcity.local.stack import LocalStack
 from smartcity.simulate.anomalies import AnomalyConfig
 
 Progress = Callable[[str, str], None]
@@ -292,6 +291,7 @@ def event_driven_flow(settings: Settings, result: DemoResult, progress: Progress
 def run_demo(settings: Settings, config: DemoConfig, progress: Progress) -> DemoResult:
     """Run every stage up to the load; the caller leaves the stack as it found it."""
     from smartcity.demo.reset import reset_pipeline_state
+    from smartcity.local.stack import LocalStack
 
     result = DemoResult()
     children: list[StreamProcess] = []

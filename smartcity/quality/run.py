@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from smartcity.catalog.lake import open_lake
 from smartcity.catalog.tables import LAKE_TABLES
 from smartcity.config import Settings
 from smartcity.errors import UsageError
-from smartcity.quality.local import TableResult, evaluate_dataset, now_utc, table_dataset
 from smartcity.quality.rules import RULESETS
+
+if TYPE_CHECKING:
+    from smartcity.quality.local import TableResult
 
 
 def table_names() -> dict[str, str]:
@@ -33,6 +35,11 @@ def evaluate_tables(
     settings: Settings, tables: Sequence[str], now: datetime | None = None
 ) -> list[TableResult]:
     """Evaluate each table folder's rules on the lake at ``now`` (the clock when not given)."""
+    # Imported here, not at the top: DuckDB and the lake readers are slow to import, and the CLI's
+    # argument parser needs only ``table_names``.
+    from smartcity.catalog.lake import open_lake
+    from smartcity.quality.local import evaluate_dataset, now_utc, table_dataset
+
     lake = open_lake(settings)
     when = now or now_utc()
     return [evaluate_dataset(table_dataset(lake, t), t, when) for t in tables]

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
 
 from smartcity.errors import UsageError
-from smartcity.query.params import QueryParameter, check_declared, declared_parameters
-from smartcity.query.transpile import parse
+
+if TYPE_CHECKING:
+    from smartcity.query.params import QueryParameter
 
 _QUESTION = "-- Question:"
 
@@ -31,14 +34,25 @@ class SavedQuery:
     parameters: tuple[QueryParameter, ...] = ()
 
 
+def _saved_files() -> dict[str, Traversable]:
+    """The saved queries' files by name, sorted by name."""
+    folder = resources.files("smartcity.query") / "saved"
+    entries = sorted(folder.iterdir(), key=lambda e: e.name)
+    return {e.name[: -len(".sql")]: e for e in entries if e.name.endswith(".sql")}
+
+
+def saved_query_names() -> list[str]:
+    """The saved queries' names, sorted, without parsing them (sqlglot is slow to import): for ``--help``."""
+    return list(_saved_files())
+
+
 def saved_queries() -> dict[str, SavedQuery]:
     """All saved queries by name, sorted by name."""
+    from smartcity.query.params import check_declared, declared_parameters
+    from smartcity.query.transpile import parse
+
     out: dict[str, SavedQuery] = {}
-    folder = resources.files("smartcity.query") / "saved"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
-            continue
-        name = entry.name[: -len(".sql")]
+    for name, entry in _saved_files().items():
         sql = entry.read_text(encoding="utf-8")
         first = sql.splitlines()[0] if sql else ""
         if not first.startswith(_QUESTION):

@@ -1,7 +1,13 @@
-"""The CLI's contract with its users: help everywhere, one-line errors with exit code 2."""
+"""The CLI's contract with its users: help everywhere, one-line errors with exit code 2.
+
+Most cases call ``main()`` in this process (argument errors and messages are the same there); a few run
+``python -m smartcity.cli`` where the real process is what is tested: its exit code, its imports.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import socket
 import subprocess
@@ -10,9 +16,28 @@ from pathlib import Path
 
 import pytest
 
+from smartcity.cli import build_parser, main
 from smartcity.local.process import free_port
 
 pytestmark = pytest.mark.unit
+
+# Modules that take seconds to import together: building the parser (every ``--help``, every argument
+# error) must not import them; a command imports what it needs when it runs.
+HEAVY_MODULES = (
+    "boto3",
+    "botocore",
+    "confluent_kafka",
+    "duckdb",
+    "moto",
+    "pandas",
+    "psycopg",
+    "py4j",
+    "pyarrow",
+    "pyspark",
+    "rich",
+    "sqlglot",
+    "streamlit",
+)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -26,6 +51,22 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
+def cli_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``smartcity ARGS`` through ``main()`` here: (exit code, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help, wrong arguments
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _commands() -> list[str]:
+    """The registered sub-commands, in the order the parser lists them."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
 def test_help_lists_the_stack_commands() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
@@ -33,19 +74,48 @@ def test_help_lists_the_stack_commands() -> None:
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", ["up", "down", "status", "setup"])
-def test_every_command_has_help(command: str) -> None:
-    out = run_cli(command, "--help")
-    assert out.returncode == 0 and "usage:" in out.stdout
+def test_building_the_parser_imports_no_heavy_library() -> None:
+    """``--help`` and argument errors answer at once: the libraries a command runs on load when it runs."""
+    probe = (
+        "import json, sys\n"
+        "import smartcity.cli\n"
+        "smartcity.cli.build_parser()\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+
+
+def test_every_registered_command_is_listed() -> None:
+    for command in ("up", "down", "status", "setup", "demo", "simulate", "stream", "query", "warehouse"):
+        assert command in _commands()
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli_in_process(capsys, command, "--help")
+    assert code == 0 and out.startswith(f"usage: smartcity {command}"), err
 
 
 @pytest.mark.parametrize("args", [["up", "--no-such-flag"], ["no-such-command"], []])
-def test_wrong_arguments_give_one_line_and_exit_2(args: list[str]) -> None:
-    out = run_cli(*args)
+def test_wrong_arguments_give_one_line_and_exit_2(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli_in_process(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("smartcity: error:"), err
+    assert "Traceback" not in err
+
+
+def test_a_wrong_command_exits_2_with_one_line_from_a_real_process() -> None:
+    out = run_cli("no-such-command")
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("smartcity: error:"), out.stderr
-    assert "Traceback" not in out.stderr
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("smartcity: error: argument COMMAND: invalid choice: 'no-such-command'")
+    assert lines[0].endswith("(see 'smartcity --help')")
 
 
 # `smartcity up` resolves the stack's jars, and without its port check first would start PostgreSQL and
@@ -90,6 +160,6 @@ def test_missing_java_is_named_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "'java'" in lines[0], out.stderr
 
 
-def test_status_of_a_stopped_stack_exits_3(tmp_path: Path) -> None:
-    out = run_cli("status", "--home", str(tmp_path / "h"))
-    assert out.returncode == 3 and "stopped" in out.stdout
+def test_status_of_a_stopped_stack_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli_in_process(capsys, "status", "--home", str(tmp_path / "h"))
+    assert code == 3 and "stopped" in out

@@ -77,6 +77,7 @@ def test_the_simulator_prints_plain_progress_into_a_pipe(tmp_path: Path) -> None
     assert "manifest:" in out.stderr
 
 
+@pytest.mark.jvm  # the machine line asks `java -version` and `mvn -v`
 def test_the_ci_log_starts_with_a_plain_machine_line() -> None:
     script = (REPO / ".ci" / "run").read_text()
     first = ("plain()", 'echo "== machine')

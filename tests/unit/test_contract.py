@@ -75,9 +75,15 @@ def generated_events(scenario: str, seconds: int = 300) -> list[tuple[Stream, st
     return out
 
 
+@functools.cache
+def _generated(scenario: str) -> tuple[tuple[Stream, str], ...]:
+    """A scenario's events, generated once per test session (several tests read them, none changes them)."""
+    return tuple(generated_events(scenario))
+
+
 @pytest.mark.parametrize("scenario", ["london", "london-birmingham"])
 def test_every_generated_event_validates_against_the_models_and_json_schema(scenario: str) -> None:
-    events = generated_events(scenario)
+    events = _generated(scenario)
     assert {s for s, _ in events} == set(Stream), "a 5-minute run must exercise all five streams"
     schemas = {s: jsonschema.Draft202012Validator(json_schema(s)) for s in Stream}
     ids = set()
@@ -276,11 +282,6 @@ def _assert_same_verdicts(corpus: list[tuple[Stream, object]]) -> Counter[str]:
         seen[old[0] if old[0] != "rejected" else old[1]] += 1
     assert not differing, f"{len(differing)} of {len(corpus)} differ, e.g. {differing[:3]}"
     return seen
-
-
-@functools.cache
-def _generated(scenario: str) -> list[tuple[Stream, str]]:
-    return generated_events(scenario)
 
 
 def _first_of_each_stream() -> dict[Stream, dict[str, bytes]]:

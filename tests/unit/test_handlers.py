@@ -11,6 +11,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -88,14 +89,61 @@ def object_event(key: str, event_id: str) -> dict[str, Any]:
 
 
 class World:
-    """moto's AWS with the stack's resources, and the handlers wired to it."""
+    """moto's AWS with the stack's resources, and the handlers wired to it.
 
-    def __init__(self) -> None:
+    Built once per module (boto3 clients and the handlers' modules take most of a test's time to make);
+    ``reset`` returns it to the freshly built state before each test.
+    """
+
+    def __init__(self, alert_queue: str) -> None:
+        self.alert_queue = alert_queue
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
         self.glue = boto3.client("glue", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.new_files = _load("new_lake_files")
         self.glue_state = _load("glue_state")
         self.alerts = _load("failure_alert")
+        self.last_end = 0
+
+    def create_resources(self) -> None:
+        """The state table, a crawler per lake table and the load job, as the stack creates them."""
+        self.ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for table in LAKE_TABLES:
+            self.glue.create_crawler(
+                Name=crawler_name(PREFIX, table),
+                Role="crawler-role",
+                DatabaseName="smartcity_dev",
+                Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/lake/{table}/"}]},
+            )
+        self.glue.create_job(
+            Name=LOAD_JOB,
+            Role="load-role",
+            ExecutionProperty={"MaxConcurrentRuns": 1},
+            Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/artifacts/job.py"},
+        )
+
+    def reset(self) -> None:
+        """Back to the built state: no state records, crawls, job runs, alerts or buckets, and handler
+        dependencies rebuilt from the environment (a test may change it)."""
+        self.ddb.delete_table(TableName=TABLE)
+        for table in LAKE_TABLES:
+            self.glue.delete_crawler(Name=crawler_name(PREFIX, table))
+        self.glue.delete_job(JobName=LOAD_JOB)
+        for bucket in self.s3.list_buckets()["Buckets"]:
+            for obj in self.s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+                self.s3.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
+            self.s3.delete_bucket(Bucket=bucket["Name"])
+        while self.alert_messages():  # PurgeQueue is allowed once a minute
+            pass
+        self.create_resources()
+        for cached in (self.new_files._crawls, self.glue_state._orchestrator, self.alerts._deps):
+            cached.cache_clear()
         self.last_end = 0
 
     def crawls(self, table: str) -> int:
@@ -134,8 +182,7 @@ class World:
         return self.glue_state.handler(ev, Context())
 
     def crawl_record(self, table: str) -> CrawlRecord:
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        return StateStore(ddb, TABLE).crawl(crawler_name(PREFIX, table))
+        return StateStore(self.ddb, TABLE).crawl(crawler_name(PREFIX, table))
 
     def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
         ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)
@@ -143,70 +190,68 @@ class World:
         return self.glue_state.handler(ev, Context())
 
     def alert_messages(self) -> list[dict[str, Any]]:
-        out = self.sqs.receive_message(QueueUrl=self.alert_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        return [json.loads(m["Body"]) for m in out.get("Messages", [])]
+        """The alerts published since the last call (read and deleted from the inbox)."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.alert_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if messages:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.alert_queue,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return [json.loads(m["Body"]) for m in messages]
+
+
+@pytest.fixture(scope="module")
+def built_world() -> Iterator[World]:
+    """The world, built once for the module: moto stays started, the clients and handlers are kept."""
+    with pytest.MonkeyPatch.context() as env:
+        for k, v in {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "POWERTOOLS_METRICS_NAMESPACE": "SmartCity/test",
+            "POWERTOOLS_SERVICE_NAME": "test",
+            "LAKE_BUCKET": BUCKET,
+            "LAKE_PREFIX": "lake/",
+            "CRAWLER_PREFIX": PREFIX,
+            "STATE_TABLE": TABLE,
+            "LOAD_JOB_NAME": LOAD_JOB,
+            "STREAMING_JOB_NAME": STREAMING_JOB,
+            "ENRICHED_TABLE": "enriched/vehicle_enriched",
+        }.items():
+            env.setenv(k, v)
+        state_manager.set_transition(
+            model_name="glue::crawl", transition={"progression": "manual", "times": 10**9}
+        )
+        state_manager.set_transition(
+            model_name="glue::job_run", transition={"progression": "manual", "times": 10**9}
+        )
+        with mock_aws():
+            sns = boto3.client("sns", region_name=REGION)
+            topic = sns.create_topic(Name="alerts")["TopicArn"]
+            sqs = boto3.client("sqs", region_name=REGION)
+            queue = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+            sns.subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=attributes["QueueArn"],
+                Attributes={"RawMessageDelivery": "false"},
+            )
+            env.setenv("ALERT_TOPIC_ARN", topic)
+            w = World(queue)
+            w.create_resources()
+            yield w
+        state_manager.unset_transition("glue::crawl")
+        state_manager.unset_transition("glue::job_run")
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_METRICS_NAMESPACE": "SmartCity/test",
-        "POWERTOOLS_SERVICE_NAME": "test",
-        "LAKE_BUCKET": BUCKET,
-        "LAKE_PREFIX": "lake/",
-        "CRAWLER_PREFIX": PREFIX,
-        "STATE_TABLE": TABLE,
-        "LOAD_JOB_NAME": LOAD_JOB,
-        "STREAMING_JOB_NAME": STREAMING_JOB,
-        "ENRICHED_TABLE": "enriched/vehicle_enriched",
-    }.items():
-        monkeypatch.setenv(k, v)
-    state_manager.set_transition(
-        model_name="glue::crawl", transition={"progression": "manual", "times": 10**9}
-    )
-    state_manager.set_transition(
-        model_name="glue::job_run", transition={"progression": "manual", "times": 10**9}
-    )
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        glue = boto3.client("glue", region_name=REGION)
-        for table in LAKE_TABLES:
-            glue.create_crawler(
-                Name=crawler_name(PREFIX, table),
-                Role="crawler-role",
-                DatabaseName="smartcity_dev",
-                Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/lake/{table}/"}]},
-            )
-        glue.create_job(
-            Name=LOAD_JOB,
-            Role="load-role",
-            ExecutionProperty={"MaxConcurrentRuns": 1},
-            Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/artifacts/job.py"},
-        )
-        sns = boto3.client("sns", region_name=REGION)
-        topic = sns.create_topic(Name="alerts")["TopicArn"]
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
-        qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "false"}
-        )
-        monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
-        w = World()
-        w.alert_queue = queue  # type: ignore[attr-defined]
-        yield w
-    state_manager.unset_transition("glue::crawl")
-    state_manager.unset_transition("glue::job_run")
+def world(built_world: World) -> World:
+    built_world.reset()
+    return built_world
 
 
 # -- new lake files ------------------------------------------------------------------------------------
