@@ -20,7 +20,9 @@ CHECK_EVERY_S = 2.0
 
 class BrokerWatch:
     """Runs ``check`` (raises a one-line ``SmartCityError`` when the broker does not answer) in a thread;
-    calls ``on_lost`` once when no check has passed for ``patience_s``."""
+    calls ``on_lost`` once when the broker has not answered for ``patience_s``: counted from its last
+    answer (the end of the last check that passed), not from the end of the first one that failed,
+    which comes a check's timeout and interval later."""
 
     def __init__(
         self,
@@ -29,11 +31,14 @@ class BrokerWatch:
         patience_s: float,
         on_lost: Callable[[], None],
         every_s: float = CHECK_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.check = check
         self.patience_s = patience_s
         self.on_lost = on_lost
         self.every_s = every_s
+        self.clock = clock
+        # The broker's last answer before the checks started failing; None while it answers.
         self.down_since: float | None = None
         self.last_error = ""
         self.lost = threading.Event()
@@ -49,19 +54,19 @@ class BrokerWatch:
         self._thread.join()
 
     def _run(self) -> None:
+        answered = self.clock()  # the command checked the broker before it started the job
         while not self._done.wait(self.every_s):
             try:
                 self.check()
             except SmartCityError as exc:
-                now = time.monotonic()
-                if self.down_since is None:
-                    self.down_since = now
+                self.down_since = answered
                 self.last_error = str(exc)
-                if now - self.down_since >= self.patience_s:
+                if self.clock() - answered >= self.patience_s:
                     self.lost.set()
                     self.on_lost()
                     return
             else:
+                answered = self.clock()
                 self.down_since = None
 
     def is_down(self) -> bool:
@@ -70,7 +75,7 @@ class BrokerWatch:
 
     def error(self) -> StackError:
         """The one line the command ends with when the broker went away while the job ran."""
-        waited = time.monotonic() - self.down_since if self.down_since is not None else 0.0
+        waited = self.clock() - self.down_since if self.down_since is not None else 0.0
         return StackError(
             f"{self.last_error} (no answer for {waited:.0f} s, patience {self.patience_s:g} s); "
             "the streaming job stopped and its checkpoint keeps its place: start it again once Kafka "

@@ -50,3 +50,32 @@ def test_a_broker_back_within_the_patience_goes_unnoticed() -> None:
     ) as watch:
         assert done.wait(10)
     assert lost == [] and not watch.lost.is_set() and not watch.is_down()
+
+
+class _FakeClock:
+    """Time that moves only when a scripted check says it took some."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_patience_counts_from_the_brokers_last_answer_not_from_the_first_failed_check() -> None:
+    """A check of a dead broker waits out its own timeout (5 s): two failed checks after the last answer
+    are 10 s of silence, so a 10 s patience is over at the end of the second, not of a third."""
+    clock = _FakeClock()
+    checks: list[bool] = []
+
+    def check() -> None:
+        up = not checks  # the first check answers, every later one waits 5 s for nothing
+        checks.append(up)
+        if not up:
+            clock.now += 5.0
+            raise StackError("cannot reach Kafka at 127.0.0.1:1 within 5 s; is the local stack up?")
+
+    with BrokerWatch(check, patience_s=10.0, on_lost=lambda: None, every_s=0.001, clock=clock) as watch:
+        assert watch.lost.wait(10)
+    assert checks == [True, False, False]
+    assert "no answer for 10 s, patience 10 s" in str(watch.error())

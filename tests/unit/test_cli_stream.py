@@ -3,6 +3,7 @@ line; SIGTERM and Ctrl-C stop the job cleanly with exit code 0 (the documented b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from smartcity.config import Settings
@@ -26,30 +28,36 @@ def _cli(*args: str, env: dict[str, str]) -> list[str]:
 
 
 def test_stream_with_the_stack_down_fails_in_seconds_with_what_to_run(tmp_path: Path) -> None:
+    """The broker is checked before Spark starts: one line, exit 2, and no JVM ever started (the seconds
+    that costs do not depend on the machine's load, a wall time would)."""
     port = free_port()  # nothing listens there
     env = {**os.environ, "SMARTCITY_LOCAL__KAFKA_PORT": str(port)}
-    started = time.monotonic()
-    out = subprocess.run(
+    proc = subprocess.Popen(
         _cli("stream", "--home", str(tmp_path / "h"), env=env),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=300,
     )
-    elapsed = time.monotonic() - started
-    lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert len(lines) == 1, out.stderr[-2000:]
+    started: set[str] = set()  # what the command ran under it, polled until it ended
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            started.update(child.name() for child in psutil.Process(proc.pid).children(recursive=True))
+        time.sleep(0.1)
+    stdout, stderr = proc.communicate(timeout=60)
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 2, stderr[-2000:]
+    assert len(lines) == 1, stderr[-2000:]
     assert f"127.0.0.1:{port}" in lines[0] and " up --home " in lines[0]
-    assert "Traceback" not in out.stderr and not out.stdout.strip()
-    # Interpreter start-up and imports included; the broker check itself gives up after 5 s.
-    assert elapsed < 60, f"took {elapsed:.0f} s"
+    assert "within 5 s" in lines[0]  # the broker check's own timeout, not Kafka's minutes of retries
+    assert "Traceback" not in stderr and not stdout.strip()
+    assert "java" not in started, started
 
 
 @pytest.fixture(scope="module")
 def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real broker (the stack's Kafka alone) under a home of its own, started once for the module (each
-    test's job has a home, so checkpoints, of its own); yields the CLI env."""
+    job has a home, so checkpoints, of its own); yields the CLI env."""
     home = tmp_path_factory.mktemp("kafka") / "h"
     env = {
         **os.environ,
@@ -74,45 +82,71 @@ def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         broker.stop()
 
 
+# The signals a job is stopped by: SIGTERM to the process (a service manager, `kill`), SIGINT to its
+# whole process group (what a terminal does on Ctrl-C: the JVM under it gets the signal too).
+STOPS = {"SIGTERM": (signal.SIGTERM, False), "Ctrl-C": (signal.SIGINT, True)}
+# Two cold starts sharing a loaded 2-core machine: a guard against a hang, not a speed target.
+FIRST_BATCH_WITHIN_S = 1200
+
+
 @pytest.mark.integration
 @pytest.mark.spark  # the stream command starts Spark
 @pytest.mark.jvm  # and the test starts a Kafka broker
-@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
-def test_a_signal_stops_the_stream_cleanly_with_exit_0(
-    how: str, kafka_env: dict[str, str], tmp_path: Path
+@pytest.mark.timeout(1800)  # two Spark starts at once on a shared 2-core machine
+def test_sigterm_and_ctrl_c_each_stop_a_running_stream_cleanly_with_exit_0(
+    kafka_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env, home = kafka_env, tmp_path / "h"
-    proc = subprocess.Popen(
-        _cli("stream", "--home", str(home), "--trigger", "2s", env=env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )
+    """Two jobs on the module's broker at once, each with a home (so checkpoints) of its own: their JVM
+    starts and cold first steps overlap on the machine's cores instead of following each other."""
+    env = kafka_env
+    jobs: dict[str, subprocess.Popen[str]] = {}
     try:
-        # Running for real once Spark committed its first micro-batch.
-        committed = home / "checkpoints" / "query" / "commits" / "0"
-        deadline = time.monotonic() + 600
-        while not committed.exists() and proc.poll() is None and time.monotonic() < deadline:
+        for how in STOPS:
+            with (tmp_path / f"{how}.out").open("w") as out, (tmp_path / f"{how}.err").open("w") as err:
+                jobs[how] = subprocess.Popen(
+                    _cli("stream", "--home", str(tmp_path / how), "--trigger", "2s", env=env),
+                    stdout=out,
+                    stderr=err,
+                    text=True,
+                    env=env,
+                    start_new_session=True,  # its own process group, as a shell gives a foreground job
+                )
+        # Each is running for real once Spark committed its first micro-batch: then it gets its signal.
+        waiting = dict(jobs)
+        deadline = time.monotonic() + FIRST_BATCH_WITHIN_S
+        while waiting and time.monotonic() < deadline:
+            for how, proc in list(waiting.items()):
+                assert proc.poll() is None, (how, _read(tmp_path, how))
+                if (tmp_path / how / "checkpoints" / "query" / "commits" / "0").exists():
+                    sig, whole_group = STOPS[how]
+                    if whole_group:
+                        os.killpg(proc.pid, sig)
+                    else:
+                        proc.send_signal(sig)
+                    del waiting[how]
             time.sleep(0.5)
-        assert committed.exists(), proc.communicate(timeout=60)
-        if how == "SIGTERM":
-            proc.send_signal(signal.SIGTERM)
-        else:
-            os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole group
-        # A micro-batch under way finishes first (it commits); on a loaded machine that takes a while.
-        stdout, stderr = proc.communicate(timeout=300)
+        assert not waiting, f"no first micro-batch within {FIRST_BATCH_WITHIN_S} s: {sorted(waiting)}"
+        for proc in jobs.values():
+            # A micro-batch under way finishes first (it commits); on a loaded machine that takes a while.
+            proc.wait(timeout=300)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0, stderr[-3000:]
-    assert "stopped by signal" in stdout
-    assert "Traceback" not in stderr and "py4j" not in stderr, stderr[-3000:]
-    # The terminal gets the job's own per-step metrics lines (JSON, as on Glue) and nothing else.
-    for line in stderr.splitlines():
-        assert json.loads(line)["event"] == "stream_batch", line
+        for proc in jobs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    for how, proc in jobs.items():
+        stdout, stderr = _read(tmp_path, how)
+        assert proc.returncode == 0, (how, stderr[-3000:])
+        assert "stopped by signal" in stdout, how
+        assert "Traceback" not in stderr and "py4j" not in stderr, (how, stderr[-3000:])
+        # The terminal gets the job's own per-step metrics lines (JSON, as on Glue) and nothing else.
+        for line in stderr.splitlines():
+            assert json.loads(line)["event"] == "stream_batch", (how, line)
+
+
+def _read(directory: Path, how: str) -> tuple[str, str]:
+    """The job's stdout and stderr so far."""
+    return (directory / f"{how}.out").read_text(), (directory / f"{how}.err").read_text()
 
 
 def test_a_first_micro_batch_without_any_event_time_plans_without_error() -> None:
