@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console
 
 from smartcity.anomaly.scoring import score_manifests
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings
 from smartcity.demo.anomalies import TARGET, raised_anomalies, scores_table
 from smartcity.demo.reset import reset_topics
@@ -94,7 +94,7 @@ def run_once(
         available_now=True, install_signals=False
     )
     t2 = time.monotonic()
-    rows = raised_anomalies(open_lake(run_settings))
+    rows = raised_anomalies(open_lake_files(run_settings))
     events = manifest["totals"]["acknowledged"]
     print(
         f"{label}: {events:,} events simulated in {t1 - t0:.1f} s, drained by the job in {t2 - t1:.1f} s; "

@@ -73,7 +73,7 @@ from smartcity.simulate.faults import FaultConfig, FaultInjector
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.sinks import KafkaSink, kafka_config
 from smartcity.simulate.world import World, WorldParams
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.metrics import read_metrics
 
 if TYPE_CHECKING:  # pyspark and the job are imported once the stack is up
@@ -345,7 +345,7 @@ def measure_throughput(
         "validating": validating_baseline(spark, settings, cfg, (home / "baseline-validating").as_uri()),
         "copy": copy_baseline(spark, settings, cfg, (home / "baseline-copy").as_uri()),
     }
-    lake_fs = LakeFS(spark)
+    lake_fs = HadoopFS(spark)
     out: dict[str, Any] = {}
     for label in ("cold", "warm"):
         sizes: list[int] = []
@@ -411,7 +411,7 @@ def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespa
     from smartcity.stream.settings import StreamSettings
 
     cfg = StreamSettings.from_settings(settings)  # the product's defaults: trigger, watermark, batch size
-    lake_fs = LakeFS(spark)
+    lake_fs = HadoopFS(spark)
     lake = Path(settings.lake_uri.removeprefix("file://"))
 
     vehicles = max(1, round(a.rate / events_per_vehicle_second(settings)))

@@ -42,7 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from stream_probe import RAW_VEHICLE, FileLatency, TrackedSink, events_per_vehicle_second, fmt, pctl
 
-from smartcity.compaction.clock import committed_version
+from smartcity.compaction.committed_state import committed_version
 from smartcity.compaction.run import HOURLY_TABLES
 from smartcity.config import Settings
 from smartcity.demo.reconcile import reconcile

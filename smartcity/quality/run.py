@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.catalog.tables import LAKE_TABLES
 from smartcity.config import Settings
 from smartcity.errors import UsageError
@@ -33,6 +33,6 @@ def evaluate_tables(
     settings: Settings, tables: Sequence[str], now: datetime | None = None
 ) -> list[TableResult]:
     """Evaluate each table folder's rules on the lake at ``now`` (the clock when not given)."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     when = now or now_utc()
     return [evaluate_dataset(table_dataset(lake, t), t, when) for t in tables]

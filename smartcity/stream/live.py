@@ -3,7 +3,7 @@
 Each step publishes ``<lake>/_live/snapshot.json`` after its commit: every vehicle's latest position and
 speed with its enrichment at that instant (the weather of its cell, the nearest active incident within the
 radius, by the job's own look-up rules), the active incidents, the latest weather per grid cell, every
-traffic camera's latest report, and the step's metrics. The object is replaced whole (``LakeFS.write_text``
+traffic camera's latest report, and the step's metrics. The object is replaced whole (``HadoopFS.write_text``
 writes a temporary name then moves it: a reader sees the old snapshot or the new, never a prefix).
 
 Cost per step: one Spark job (:func:`live_rows`: the step's new vehicle rows and traffic files reduced to
@@ -33,13 +33,13 @@ from pyspark.sql import types as T
 from smartcity.config import Stream
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.engine import engine_counts
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.enrichment_state import WrittenSegment
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import StepPlan
-from smartcity.stream.store import WrittenSegment
 
 log = logging.getLogger("smartcity.stream")
 _CAMERA_COLUMNS = ("id", "camera_id", "event_time", "latitude", "longitude")
@@ -389,7 +389,7 @@ def _cameras(rows: pd.DataFrame, previous: Mapping[str, Any] | None, oldest_us: 
     return latest.assign(event_time_ms=latest["t_us"] // 1000)
 
 
-def step_traffic_files(fs: LakeFS, commit: StepCommit) -> list[str]:
+def step_traffic_files(fs: HadoopFS, commit: StepCommit) -> list[str]:
     """The raw traffic files this step published (from its sink record)."""
     text = fs.read_text(commit.record_uri)
     if not text:
@@ -397,7 +397,7 @@ def step_traffic_files(fs: LakeFS, commit: StepCommit) -> list[str]:
     return [uri for uri in json.loads(text)["files"] if TRAFFIC_TABLE_MARKER in uri]
 
 
-def read_previous(fs: LakeFS, lake_uri: str) -> dict[str, Any] | None:
+def read_previous(fs: HadoopFS, lake_uri: str) -> dict[str, Any] | None:
     """The last published snapshot, or None (none yet, or unreadable: the next one starts afresh)."""
     text = fs.read_text(snapshot_uri(lake_uri))
     if not text:
@@ -410,7 +410,7 @@ def read_previous(fs: LakeFS, lake_uri: str) -> dict[str, Any] | None:
 
 
 def publish_live(
-    fs: LakeFS,
+    fs: HadoopFS,
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,
@@ -430,7 +430,7 @@ def publish_live(
 
 
 def _publish(
-    fs: LakeFS,
+    fs: HadoopFS,
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,

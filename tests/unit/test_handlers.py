@@ -33,9 +33,9 @@ from smartcity.orchestrate.alerts import (  # noqa: E402
     METRIC_ETL_FAILURES,
     AlertKind,
 )
+from smartcity.orchestrate.coordination import CoordinationTable, CrawlRecord  # noqa: E402
 from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS  # noqa: E402
-from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
-from smartcity.orchestrate.state import CrawlRecord, StateStore  # noqa: E402
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -135,7 +135,7 @@ class World:
 
     def crawl_record(self, table: str) -> CrawlRecord:
         ddb = boto3.client("dynamodb", region_name=REGION)
-        return StateStore(ddb, TABLE).crawl(crawler_name(PREFIX, table))
+        return CoordinationTable(ddb, TABLE).crawl(crawler_name(PREFIX, table))
 
     def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
         ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)
@@ -180,7 +180,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Any:
             BillingMode="PAY_PER_REQUEST",
         )
         glue = boto3.client("glue", region_name=REGION)
-        for table in LAKE_TABLES:
+        for table in TABLE_PATHS:
             glue.create_crawler(
                 Name=crawler_name(PREFIX, table),
                 Role="crawler-role",
@@ -216,7 +216,7 @@ def test_object_created_starts_the_crawler_of_its_table(world: World) -> None:
     out = world.new_files.handler(event("object-created.json"), Context())
     assert out["started"] == ["smartcity-raw-vehicle"]
     assert world.crawls("raw/vehicle") == 1
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 1
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 1
 
 
 def test_enriched_file_starts_the_enriched_crawler(world: World) -> None:
@@ -236,7 +236,7 @@ def test_spark_metadata_and_foreign_keys_start_nothing(world: World) -> None:
         "lake/unknown_table/dt=2024-05-01/part-0.parquet",
     ]:
         assert world.new_files.handler(object_event(key, key), Context())["started"] == []
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 0
 
 
 def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
@@ -247,7 +247,7 @@ def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
     key = f"lake/raw/vehicle/{partition}/part-0.parquet"
     out = world.new_files.handler(object_event(key, "long-key"), Context())
     assert out["status"] == "malformed"
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 0
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
     [logged] = [r for r in caplog.records if r.getMessage() == "malformed event ignored"]
@@ -293,7 +293,7 @@ def test_burst_of_1000_objects_during_a_crawl_needs_exactly_one_more_crawl(world
             object_event(f"lake/raw/vehicle/dt=2024-05-01/hour=14/late-{i}.parquet", f"late-{i}"), Context()
         )
     assert world.crawls("raw/vehicle") == 2
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 2
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 2
 
 
 def test_crawler_already_running_elsewhere_is_success_and_followed_by_a_crawl(world: World) -> None:

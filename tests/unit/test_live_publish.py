@@ -12,14 +12,14 @@ from pyspark.sql import Row
 
 from smartcity.config import Stream
 from smartcity.contract import raw_columns, spark_schema
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.enrichment_state import WrittenSegment
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.live import publish_live, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import WrittenSegment
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,7 @@ def _state(spark, kind: str, rows: list[dict]):
 
 def _step(spark, tmp_path: Path, traffic_rows: int):
     lake, checkpoint = (tmp_path / "lake").as_uri(), (tmp_path / "ckpt").as_uri()
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     commit = StepCommit(fs, lake, checkpoint, StepId(7))
     files = []
     if traffic_rows:

@@ -134,7 +134,7 @@ class LoadRecord:
         return self.req_gen > self.done_gen
 
 
-class StateStore:
+class CoordinationTable:
     """The coordination table through the low-level DynamoDB client (moto locally, DynamoDB in AWS)."""
 
     def __init__(self, dynamodb: Any, table: str, ttl_days: int = 14) -> None:
