@@ -24,10 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smartcity.compaction.run import compact_lake
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import arrow_schema, raw_columns
 from smartcity.stream.enrichment_state import VERSIONS_DIR, StateVersion
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
 

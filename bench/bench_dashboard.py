@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.dashboard.feeds import SnapshotFeed
 from smartcity.dashboard.lake_reader import LocalLakeReader
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 
 TARGET_S = 1.0
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)

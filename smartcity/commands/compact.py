@@ -16,9 +16,8 @@ from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.compaction.plan import DEFAULT_TARGET_MB
 from smartcity.compaction.run import compact_lake
 from smartcity.compaction.s3_run import DEFAULT_GRACE_MINUTES, compact_catalog_lake, open_compactor
-from smartcity.config import Settings
+from smartcity.config import Settings, StreamSettings
 from smartcity.errors import UsageError
-from smartcity.stream.settings import StreamSettings
 
 _DEFAULTS = StreamSettings()
 

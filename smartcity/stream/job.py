@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from smartcity.anomaly.rules import ANOMALY_KINDS
 from smartcity.checkpoint_owner import check_owner
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
@@ -31,7 +31,6 @@ from smartcity.stream.enrichment_state import EnrichmentStateStore, Segment, Sta
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.live import publish_live
 from smartcity.stream.metrics import BatchMetrics, emit
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (

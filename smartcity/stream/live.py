@@ -30,14 +30,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import StepPlan
 

@@ -7,8 +7,7 @@ login module comes from the ``aws-msk-iam-auth`` jar (``--extra-jars``, see glue
 
 from __future__ import annotations
 
-from smartcity.config import Settings
-from smartcity.stream.settings import StreamSettings
+from smartcity.config import Settings, StreamSettings
 
 MSK_IAM_OPTIONS = {
     "kafka.security.protocol": "SASL_SSL",

@@ -117,7 +117,7 @@ def test_a_signal_stops_the_stream_cleanly_with_exit_0(
 
 def test_a_first_micro_batch_without_any_event_time_plans_without_error() -> None:
     """``smartcity up`` then ``smartcity stream`` on empty topics: no watermark before or after the step."""
-    from smartcity.stream.settings import StreamSettings
+    from smartcity.config import StreamSettings
     from smartcity.stream.step import BEGINNING, step_bounds
 
     bounds = step_bounds(None, None, StreamSettings())

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 
 pytestmark = pytest.mark.unit
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import Row
 
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.live import publish_live, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId

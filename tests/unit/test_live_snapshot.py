@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from smartcity.config import StreamSettings
 from smartcity.stream.live import (
     LIVE_SCHEMA,
     _latest_in_partition,
@@ -18,7 +19,6 @@ from smartcity.stream.live import (
     cell_center,
 )
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 
 pytestmark = pytest.mark.unit
 
