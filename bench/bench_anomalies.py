@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console
 
 from smartcity.anomaly.scoring import score_manifests
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings
 from smartcity.demo.anomalies import TARGET, raised_anomalies, scores_table
 from smartcity.demo.reset import reset_topics
@@ -68,7 +68,6 @@ def run_once(
     """Simulate into fresh topics, drain with the streaming job into a fresh lake; the manifest and the
     anomalies table's rows, and the seconds each half took."""
     from smartcity.stream.job import StreamJob
-    from smartcity.stream.settings import StreamSettings
 
     run_settings = settings.model_copy(
         update={
@@ -90,11 +89,9 @@ def run_once(
     if not manifest["complete"]:
         raise SystemExit(f"{label}: simulator run incomplete: {manifest['last_error']}")
     t1 = time.monotonic()
-    StreamJob(spark, run_settings, StreamSettings.from_settings(run_settings)).run(
-        available_now=True, install_signals=False
-    )
+    StreamJob(spark, run_settings, run_settings.stream).run(available_now=True, install_signals=False)
     t2 = time.monotonic()
-    rows = raised_anomalies(open_lake(run_settings))
+    rows = raised_anomalies(open_lake_files(run_settings))
     events = manifest["totals"]["acknowledged"]
     print(
         f"{label}: {events:,} events simulated in {t1 - t0:.1f} s, drained by the job in {t2 - t1:.1f} s; "
@@ -116,11 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     broker.start()
     try:
         from smartcity.spark import local_session
-        from smartcity.stream.settings import StreamSettings
 
         spark = local_session(
             "smartcity-bench-anomalies",
-            shuffle_partitions=StreamSettings.from_settings(settings).shuffle_partitions,
+            shuffle_partitions=settings.stream.shuffle_partitions,
             settings=settings,
         )
         _, clean_rows, clean_t = run_once(spark, settings, home, "clean", 0.0, a)

@@ -24,12 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smartcity.compaction.run import compact_lake
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import arrow_schema, raw_columns
-from smartcity.stream.settings import StreamSettings
+from smartcity.stream.enrichment_state import VERSIONS_DIR, StateVersion
 from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import StateVersion
 
 HOUR = datetime(2025, 6, 1, 8, tzinfo=UTC)
 QUERY = (
@@ -79,7 +78,7 @@ def build(root: Path, trigger_s: int, rate: int) -> tuple[Path, Path, Path]:
             rng, HOUR + timedelta(seconds=b * trigger_s), trigger_s, rate, b * trigger_s * rate
         )
         pq.write_table(rows, folder / f"part-{StepId(b).key}-0.snappy.parquet", compression="snappy")
-    versions = checkpoint / "enrichment" / "versions"
+    versions = checkpoint / VERSIONS_DIR
     versions.mkdir(parents=True)
     later = HOUR + timedelta(hours=2)
     (versions / f"{StepId(steps).key}.json").write_text(

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.dashboard.feeds import SnapshotFeed
-from smartcity.dashboard.lake import LocalLake
+from smartcity.dashboard.lake_reader import LocalLakeReader
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
 from smartcity.stream.settings import StreamSettings
@@ -150,7 +151,7 @@ def main() -> int:
     )
     rows = city_rows(args.vehicles, seed=1)
     size = write_snapshot(lake, rows, 0)
-    feed = SnapshotFeed(LocalLake(lake))
+    feed = SnapshotFeed(LocalLakeReader(lake))
     at = AppTest.from_file(str(Path(app_module.__file__)), default_timeout=120)
     at.run()  # warm-up: imports, caches, the first parse
     assert not at.exception, at.exception

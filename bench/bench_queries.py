@@ -33,7 +33,7 @@ from moto import mock_aws
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testdata/ is at the repository root
 
 from smartcity.catalog import LAKE_TABLES, crawl
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings
 from smartcity.query import saved_queries
 from smartcity.query.engine import PreparedQuery, partition_files, prepare
@@ -124,7 +124,7 @@ def _verdict(same: bool | None) -> str:
 
 def _bare_distinct(settings: Settings, prepared: PreparedQuery) -> str:
     """DuckDB's own ``count(DISTINCT id)`` over exactly the files the query reads (its baseline)."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     files = [path for t in prepared.tables.values() for _, path in partition_files(lake, t)]
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     return f"SELECT count(DISTINCT id) FROM read_parquet([{listed}])"

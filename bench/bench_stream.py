@@ -73,13 +73,13 @@ from smartcity.simulate.faults import FaultConfig, FaultInjector
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.sinks import KafkaSink, kafka_config
 from smartcity.simulate.world import World, WorldParams
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.metrics import read_metrics
 
 if TYPE_CHECKING:  # pyspark and the job are imported once the stack is up
     from pyspark.sql import DataFrame, SparkSession
 
-    from smartcity.stream.settings import StreamSettings
+    from smartcity.config import StreamSettings
     from smartcity.stream.validate import Validated
 
 BatchWriter = Callable[["DataFrame", int], None]
@@ -331,7 +331,6 @@ def measure_throughput(
     max-policy watermark then makes much of the next batches late -- not steady traffic.)
     """
     from smartcity.stream.job import StreamJob
-    from smartcity.stream.settings import StreamSettings
 
     slice_s = max(1, round(a.span / a.batches))
     # Both volumes lie in the past (the job refuses event times > 5 min ahead), the warm one continuing
@@ -339,13 +338,13 @@ def measure_throughput(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2 * slice_s * a.batches + 60)
     city = City(settings, a.vehicles, start, a.fault_rate)
     # The drain does not flush: open windows carry over from volume to volume as in a running job.
-    cfg = StreamSettings.from_settings(settings, flush_on_drain=False)
+    cfg = settings.stream.with_overrides(flush_on_drain=False)
     full = StreamJob(spark, settings, cfg)
     baselines = {
         "validating": validating_baseline(spark, settings, cfg, (home / "baseline-validating").as_uri()),
         "copy": copy_baseline(spark, settings, cfg, (home / "baseline-copy").as_uri()),
     }
-    lake_fs = LakeFS(spark)
+    lake_fs = HadoopFS(spark)
     out: dict[str, Any] = {}
     for label in ("cold", "warm"):
         sizes: list[int] = []
@@ -408,10 +407,9 @@ def measure_throughput(
 def measure_latency(spark: SparkSession, settings: Settings, a: argparse.Namespace) -> dict[str, Any]:
     """Part 3: the continuous job at the default settings under the simulator's real-time city."""
     from smartcity.stream.job import StreamJob
-    from smartcity.stream.settings import StreamSettings
 
-    cfg = StreamSettings.from_settings(settings)  # the product's defaults: trigger, watermark, batch size
-    lake_fs = LakeFS(spark)
+    cfg = settings.stream  # the product's defaults: trigger, watermark, batch size
+    lake_fs = HadoopFS(spark)
     lake = Path(settings.lake_uri.removeprefix("file://"))
 
     vehicles = max(1, round(a.rate / events_per_vehicle_second(settings)))
@@ -558,11 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     stack.up()
     try:
         from smartcity.spark import local_session
-        from smartcity.stream.settings import StreamSettings
 
         spark = local_session(
             "smartcity-bench-stream",
-            shuffle_partitions=StreamSettings.from_settings(settings).shuffle_partitions,
+            shuffle_partitions=settings.stream.shuffle_partitions,
         )
         tp = measure_throughput(spark, settings, home, a)
         rates = tp["rates"]

@@ -42,16 +42,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from stream_probe import RAW_VEHICLE, FileLatency, TrackedSink, events_per_vehicle_second, fmt, pctl
 
-from smartcity.compaction.clock import committed_version
+from smartcity.compaction.committed_state import committed_version
 from smartcity.compaction.run import HOURLY_TABLES
-from smartcity.config import Settings
+from smartcity.config import Settings, StreamSettings
 from smartcity.demo.reconcile import reconcile
 from smartcity.local.stack import LocalStack, private_stack_settings
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.world import WorldParams
-from smartcity.stream.settings import StreamSettings
 
 MB = 1024 * 1024
 _DEFAULTS = StreamSettings()

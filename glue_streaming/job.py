@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from smartcity.config import Settings, Stream, TopicSettings
-from smartcity.stream.settings import StreamSettings
+from smartcity.config import Settings, Stream, StreamSettings, TopicSettings
 
 _DEFAULTS = StreamSettings()
 REQUIRED = ["JOB_NAME", "lake_uri", "checkpoint_uri", "bootstrap_servers", "aws_region"]
@@ -23,7 +22,7 @@ OPTIONAL = {
     "max_offsets_per_trigger": str(_DEFAULTS.max_offsets_per_trigger),
     "watermark_delay_s": f"{_DEFAULTS.watermark_delay_s:g}",
     "starting_offsets": _DEFAULTS.starting_offsets,
-    "cell_size_deg": f"{Settings.model_fields['cell_size_deg'].default:g}",
+    "cell_size_deg": f"{_DEFAULTS.cell_size_deg:g}",
     "kafka_auth": "msk_iam",
     "cloudwatch_namespace": "SmartCity/Streaming",
 }
@@ -40,7 +39,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
 
 
 def build(args: dict[str, str]) -> tuple[Any, Any]:
-    """Settings and StreamSettings from the arguments (no Spark needed: testable anywhere)."""
+    """The settings and their streaming section from the arguments (no Spark needed: testable anywhere)."""
     names = [t.strip() for t in args["topics"].split(",")]
     if len(names) != len(Stream):
         raise ValueError(f"--topics needs {len(Stream)} names in the order {[s.value for s in Stream]}")
@@ -56,18 +55,17 @@ def build(args: dict[str, str]) -> tuple[Any, Any]:
             "aws_region": args["aws_region"],
         },
         topics=dict(zip([s.value for s in Stream], names, strict=True)),
-        cell_size_deg=float(args["cell_size_deg"]),
+        stream=_DEFAULTS.with_overrides(
+            trigger_interval_s=float(args["trigger_interval_s"]),
+            max_offsets_per_trigger=int(args["max_offsets_per_trigger"]),
+            watermark_delay_s=float(args["watermark_delay_s"]),
+            starting_offsets=args["starting_offsets"],
+            cell_size_deg=float(args["cell_size_deg"]),
+            cloudwatch_namespace=args["cloudwatch_namespace"] or None,
+            flush_on_drain=False,
+        ),
     )
-    cfg = StreamSettings.from_settings(
-        settings,
-        trigger_interval_s=float(args["trigger_interval_s"]),
-        max_offsets_per_trigger=int(args["max_offsets_per_trigger"]),
-        watermark_delay_s=float(args["watermark_delay_s"]),
-        starting_offsets=args["starting_offsets"],
-        cloudwatch_namespace=args["cloudwatch_namespace"] or None,
-        flush_on_drain=False,
-    )
-    return settings, cfg
+    return settings, settings.stream
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - runs only inside AWS Glue

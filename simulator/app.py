@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartcity.config import Settings
-from smartcity.simulate.burst import BurstConfig, S3StateStore, run_burst
+from smartcity.simulate.burst import BurstConfig, S3WorldStateStore, run_burst
 from smartcity.simulate.encode import epoch_ms
 
 logger = Logger(service="smartcity-simulator")
@@ -31,7 +31,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Smar
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cfg = BurstConfig.from_env(os.environ)
     settings = Settings()
-    store = S3StateStore(boto3.client("s3", **settings.boto3_kwargs()), cfg.bucket, cfg.key)
+    store = S3WorldStateStore(boto3.client("s3", **settings.boto3_kwargs()), cfg.bucket, cfg.key)
     manifest = run_burst(
         cfg,
         settings,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from smartcity.errors import SmartCityError
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 
 OWNER_FILE = "owner.json"
 
@@ -31,7 +31,7 @@ def _first_line(exc: Exception) -> str:
     return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def check_owner(fs: LakeFS, checkpoint_uri: str, *, lake_uri: str, topics: Iterable[str]) -> None:
+def check_owner(fs: HadoopFS, checkpoint_uri: str, *, lake_uri: str, topics: Iterable[str]) -> None:
     """Claim an unclaimed checkpoint for this job, or stop if it is another job's or unreadable.
 
     A checkpoint written before owner files existed has none; it is claimed like an empty one.

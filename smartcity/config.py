@@ -1,6 +1,7 @@
 """One typed settings object for both worlds.
 
-Every name the code uses (topics, buckets, databases, jobs, crawlers, ports) comes from here, so the same
+Every name the code uses (topics, buckets, databases, jobs, crawlers, ports) and every knob of the streaming
+job (``Settings.stream``) comes from here, so the same
 code runs locally and on AWS with only configuration changed. Values are read, in increasing priority,
 from: the profile's defaults, a TOML file (``SMARTCITY_CONFIG`` or ``./smartcity.toml``), and environment
 variables prefixed ``SMARTCITY_`` (nested fields with ``__``, e.g. ``SMARTCITY_KAFKA__BOOTSTRAP_SERVERS``).
@@ -20,6 +21,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# The simulator's weather grid and the streaming job's enrichment grid are the same grid.
+CELL_SIZE_DEG = 0.05
 
 
 class Stream(StrEnum):
@@ -91,6 +95,64 @@ class LocalStackSettings(BaseModel):
         return self.home.resolve()
 
 
+class StreamSettings(BaseModel):
+    """Everything the streaming job decides that is not a name or an address.
+
+    docs/streaming.md derives the state and small-file bounds from these defaults and says how the latency
+    defaults were chosen.
+    """
+
+    # Micro-batches: one batch per trigger, so files per table partition per hour <= 3600 / trigger.
+    trigger_interval_s: float = Field(default=5.0, gt=0)
+    max_offsets_per_trigger: int | None = Field(default=2_000_000, gt=0)
+    starting_offsets: str = "earliest"
+    # Kafka consumer of the source: Spark reads each topic-partition's range with its own consumer, and
+    # each read otherwise ends by waiting out the broker's fetch.max.wait.ms (Kafka's default 500 ms). The
+    # ranges are planned from offsets the broker already has, so a short wait asks for nothing more
+    # (docs/decisions/0004).
+    kafka_fetch_max_wait_ms: int = Field(default=10, ge=0)
+    # Fewer, larger polls per range (Kafka defaults: 500 records, 1 MiB per partition fetch).
+    kafka_max_poll_records: int = Field(default=10_000, gt=0)
+    kafka_max_partition_fetch_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # Event-time watermark = newest event time seen on ANY stream minus this delay (the "max" policy).
+    watermark_delay_s: float = Field(default=20.0, ge=0)
+    # A step's newest event time moves the watermark at most this far past its ingest time: a producer
+    # whose clock runs ahead does not make everyone else's events late (its own events still count).
+    max_clock_lead_s: float = Field(default=5.0, ge=0)
+    # Enrichment windows: GPS within +-gps_window_s, weather in [t - weather, t], emergencies
+    # Active in [t - emergency, t] within emergency_radius_km.
+    gps_window_s: float = Field(default=10.0, ge=0)
+    weather_window_s: float = Field(default=15 * 60.0, ge=0)
+    emergency_window_s: float = Field(default=30 * 60.0, ge=0)
+    emergency_radius_km: float = Field(default=2.0, gt=0)
+    # The grid cell of ``cell_id`` (contract: ``floor(lat/s):floor(lon/s)``); weather is joined by cell.
+    cell_size_deg: float = Field(default=CELL_SIZE_DEG, gt=0)
+    # Vehicle ids are remembered this long (event time, past the watermark) to drop duplicates.
+    dedup_horizon_s: float = Field(default=600.0, ge=0)
+    # Contract: event times more than this ahead of ingest time are quarantined (future_timestamp).
+    max_future_s: float = Field(default=300.0, ge=0)
+    # At the end of an --available-now run, close every open window (see docs/streaming.md).
+    flush_on_drain: bool = True
+    # Spark partitions for the per-batch joins (frozen into nothing: our state is our own files).
+    shuffle_partitions: int = Field(default=4, ge=1)
+    # How long `smartcity stream` waits for a broker that stopped answering before it stops the job with
+    # one line (docs/decisions/0010): a restart of the broker within it goes unnoticed.
+    broker_patience_s: float = Field(default=60.0, gt=0)
+    # CloudWatch namespace; metrics are sent only when this is set (the Glue entry sets it on AWS).
+    cloudwatch_namespace: str | None = None
+
+    def with_overrides(self, **overrides: object) -> StreamSettings:
+        """These settings with the given values replaced (``None`` keeps a value), validated."""
+        data = self.model_dump()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return StreamSettings.model_validate(data)
+
+    @property
+    def finalize_after_s(self) -> float:
+        """A vehicle event at t is final once the watermark reaches t + this (its GPS window closed)."""
+        return self.gps_window_s
+
+
 class Settings(BaseSettings):
     """The pipeline's whole configuration."""
 
@@ -120,9 +182,8 @@ class Settings(BaseSettings):
     glue_streaming_job: str = "smartcity-streaming"
     glue_load_job: str = "smartcity-redshift-load"
     crawler_prefix: str = "smartcity-"
-
-    # Per-stream grid cell size in degrees and the other enrichment knobs live with the stream job.
-    cell_size_deg: float = Field(default=0.05, gt=0)
+    # The streaming job's knobs (``SMARTCITY_STREAM__TRIGGER_INTERVAL_S``, ...; CLI flags override them).
+    stream: StreamSettings = StreamSettings()
 
     @classmethod
     def settings_customise_sources(

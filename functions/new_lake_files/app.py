@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
+from smartcity.orchestrate.coordination import CoordinationTable
 from smartcity.orchestrate.crawls import METRIC_CRAWLS_STARTED, METRIC_OBJECTS_IGNORED, CrawlCoordinator
 from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS, ObjectCreatedEvent
-from smartcity.orchestrate.state import StateStore
 
 logger = Logger()
 metrics = Metrics()
@@ -33,7 +33,7 @@ def _crawls() -> CrawlCoordinator:
     # Built once per execution environment; env vars are set by template.yaml. Only the crawl side: this
     # function's role may start crawlers, not jobs.
     config = CoordinationConfig.from_env()
-    store = StateStore(boto3.client("dynamodb"), config.state_table, config.marker_ttl_days)
+    store = CoordinationTable(boto3.client("dynamodb"), config.state_table, config.marker_ttl_days)
     return CrawlCoordinator(boto3.client("glue"), store, LakeConfig.from_env(), config)
 
 

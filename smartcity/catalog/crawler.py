@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from smartcity.catalog import glue_model as gm
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.catalog.report import CrawlReport, TableReport
 from smartcity.catalog.scan import TableScan, scan_table
 from smartcity.catalog.schema import merge_onto
@@ -40,7 +40,7 @@ def crawl(settings: Settings, tables: list[str] | None = None, *, glue: Any = No
     """Crawl the lake tables (all, or the named ones) into ``settings.catalog_database``."""
     selected = select_tables(tables)
     glue = glue or glue_client(settings)
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     report = CrawlReport(database=settings.catalog_database, lake_uri=settings.lake_uri)
     with catalog_errors(settings):
         report.database_created = _ensure_database(glue, settings.catalog_database)
@@ -91,7 +91,7 @@ def _chunks(items: list[Any], size: int = _BATCH) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
-def _crawl_table(glue: Any, settings: Settings, lake: Lake, table: LakeTable) -> TableReport:
+def _crawl_table(glue: Any, settings: Settings, lake: LakeFiles, table: LakeTable) -> TableReport:
     database = settings.catalog_database
     location = lake.uri(table.path)
     scan = scan_table(lake, table)
@@ -143,7 +143,7 @@ def _sync_partitions(
     glue: Any,
     database: str,
     table: LakeTable,
-    lake: Lake,
+    lake: LakeFiles,
     scan: TableScan,
     columns: list[tuple[str, str]],
     crawler: str,

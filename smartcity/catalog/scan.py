@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smartcity.catalog.exclusions import is_excluded
-from smartcity.catalog.lake import Lake, LakeFile
+from smartcity.catalog.lake_files import LakeFile, LakeFiles
 from smartcity.catalog.schema import MergedSchema
 from smartcity.catalog.tables import LakeTable
 
@@ -62,7 +62,7 @@ def _partition_of(relative: str) -> tuple[tuple[str, ...], tuple[str, ...]] | No
     return tuple(keys), tuple(values)
 
 
-def scan_table(lake: Lake, table: LakeTable) -> TableScan:
+def scan_table(lake: LakeFiles, table: LakeTable) -> TableScan:
     """List, classify and read the footers of every data file under the table's folder."""
     scan = TableScan(table=table)
     candidates: list[tuple[tuple[str, ...], tuple[str, ...], LakeFile]] = []

@@ -16,7 +16,6 @@ from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.compaction.plan import DEFAULT_GRACE_MINUTES, DEFAULT_TARGET_MB
 from smartcity.config import Settings
 from smartcity.errors import UsageError
-from smartcity.stream.settings import StreamSettings
 
 _DEFAULTS = StreamSettings()
 

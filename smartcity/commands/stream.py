@@ -25,10 +25,9 @@ from smartcity.commands._common import (
     quiet_libraries,
     settings_from,
 )
-from smartcity.config import Settings
+from smartcity.config import Settings, StreamSettings
 from smartcity.errors import SmartCityError, StackError, UsageError
 from smartcity.simulate.sinks import KAFKA_CLIENT_LOGGER
-from smartcity.stream.settings import StreamSettings
 
 if TYPE_CHECKING:
     from smartcity.stream.job import RunResult, StreamJob
@@ -101,8 +100,7 @@ def require_kafka(settings: Settings, timeout_s: float = KAFKA_CHECK_TIMEOUT_S) 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
-        cfg = StreamSettings.from_settings(
-            settings,
+        cfg = settings.stream.with_overrides(
             trigger_interval_s=args.trigger,
             max_offsets_per_trigger=args.max_offsets,
             watermark_delay_s=args.watermark_delay,

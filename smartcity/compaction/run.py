@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from smartcity.compaction.clock import committed_version
+from smartcity.compaction.committed_state import committed_version
 from smartcity.compaction.merge import write_merged
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.swap import exchange
 from smartcity.config import Stream
 from smartcity.lake_layout import ENRICHED_TABLE
-from smartcity.stream.store import StateVersion
+from smartcity.stream.enrichment_state import StateVersion
 
 # The tables partitioned by event hour (dt/hour); quarantine is daily by ingest time (see the docs).
 HOURLY_TABLES = (*(f"raw/{s.value}" for s in Stream), ENRICHED_TABLE)

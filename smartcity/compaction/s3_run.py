@@ -30,15 +30,15 @@ from typing import Any
 
 from smartcity.catalog.crawler import glue_client, registered_partitions
 from smartcity.catalog.exclusions import is_hidden
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.catalog.tables import LAKE_TABLES
 from smartcity.compaction.catalog_swap import partition_location, point_partition
-from smartcity.compaction.clock import committed_version
+from smartcity.compaction.committed_state import committed_version
 from smartcity.compaction.merge import write_merged
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.run import HOURLY_TABLES, Outcome
 from smartcity.config import Settings
-from smartcity.stream.store import StateVersion
+from smartcity.stream.enrichment_state import StateVersion
 
 # Compacted versions live outside every table folder: no crawler target and no S3 event notification of
 # the template covers this prefix, and the leading "_" keeps it out of lake-wide listings.
@@ -101,8 +101,8 @@ class CatalogCompactor:
 
     def __init__(
         self,
-        lake: Lake,
-        checkpoint: Lake,
+        lake: LakeFiles,
+        checkpoint: LakeFiles,
         glue: Any,
         database: str,
         *,
@@ -326,8 +326,8 @@ class CatalogCompactor:
 
 def open_compactor(settings: Settings, *, grace: timedelta) -> CatalogCompactor:
     """The compactor of ``settings``' lake, checkpoints and catalog database."""
-    lake = open_lake(settings)
-    checkpoint = Lake(lake.fs, lake.fs_path_of_uri(settings.checkpoint_uri), settings.checkpoint_uri)
+    lake = open_lake_files(settings)
+    checkpoint = LakeFiles(lake.fs, lake.fs_path_of_uri(settings.checkpoint_uri), settings.checkpoint_uri)
     return CatalogCompactor(lake, checkpoint, glue_client(settings), settings.catalog_database, grace=grace)
 
 

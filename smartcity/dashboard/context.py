@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from smartcity.config import Settings
-from smartcity.dashboard.lake import LakeReader, open_lake
+from smartcity.dashboard.lake_reader import LakeReader, open_lake_reader
 
 if TYPE_CHECKING:  # the feeds import pandas and the job's snapshot module: not needed to start the app
     from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
@@ -86,7 +86,7 @@ def build_readers(settings: Settings, options: DashboardOptions) -> Readers:
     from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed, SnapshotFeed
 
     s3 = boto3.client("s3", **_data_kwargs(settings)) if settings.lake_uri.startswith("s3") else None
-    lake = open_lake(settings.lake_uri, s3)
+    lake = open_lake_reader(settings.lake_uri, s3)
     from botocore.config import Config
 
     # A page refresh must not hang on an unreachable API: one attempt, short timeouts.

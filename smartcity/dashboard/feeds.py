@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartcity.dashboard.lake import LakeReader
+from smartcity.dashboard.lake_reader import LakeReader
 from smartcity.stream.live import LIVE_PREFIX, SNAPSHOT_NAME, SNAPSHOT_VERSION
 
 SNAPSHOT_KEY = f"{LIVE_PREFIX}/{SNAPSHOT_NAME}"

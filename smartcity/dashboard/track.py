@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from smartcity.dashboard.lake import LakeReader
+from smartcity.dashboard.lake_reader import LakeReader
 
 RAW_VEHICLE_PREFIX = "raw/vehicle/"
 TRACK_COLUMNS = ["device_id", "event_time", "latitude", "longitude", "speed"]

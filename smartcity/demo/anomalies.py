@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smartcity.anomaly.scoring import KindScore, score_manifests
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.config import Settings
 from smartcity.demo.reconcile import query_table
 from smartcity.lake_layout import ANOMALIES_TABLE
@@ -23,7 +23,7 @@ from smartcity.lake_layout import ANOMALIES_TABLE
 TARGET = 0.95
 
 
-def raised_anomalies(lake: Lake) -> list[dict[str, Any]]:
+def raised_anomalies(lake: LakeFiles) -> list[dict[str, Any]]:
     """The anomalies table's rows as the scorer reads them (rule, device_id, event_id, event_time)."""
     rows = query_table(lake, ANOMALIES_TABLE, "SELECT rule, device_id, event_id, event_time FROM t")
     return [dict(zip(("rule", "device_id", "event_id", "event_time"), r, strict=True)) for r in rows]
@@ -31,7 +31,7 @@ def raised_anomalies(lake: Lake) -> list[dict[str, Any]]:
 
 def anomaly_scores(settings: Settings, manifests: Iterable[dict[str, Any]]) -> dict[str, KindScore]:
     """Per kind: the lake's anomalies table against the runs' ground truth."""
-    return score_manifests(raised_anomalies(open_lake(settings)), manifests)
+    return score_manifests(raised_anomalies(open_lake_files(settings)), manifests)
 
 
 def _ratio(value: float | None) -> str:

@@ -212,9 +212,9 @@ def _stream_metrics(settings: Settings) -> tuple[list[dict[str, Any]], dict[str,
     """The job's per-step metrics files (``_metrics/stream/``), read like any lake reader would."""
     import json
 
-    from smartcity.catalog.lake import open_lake
+    from smartcity.catalog.lake_files import open_lake_files
 
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     files = sorted(lake.list_files(lake.fs_path("_metrics/stream")), key=lambda f: f.relative)
     batches = []
     for f in files:
@@ -227,9 +227,9 @@ def _stream_metrics(settings: Settings) -> tuple[list[dict[str, Any]], dict[str,
 
 def _new_lake_keys(settings: Settings, seen: set[str]) -> list[tuple[str, int]]:
     """Every file now in the lake that the event flow has not been told about (as S3 would emit)."""
-    from smartcity.catalog.lake import open_lake
+    from smartcity.catalog.lake_files import open_lake_files
 
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     out = []
     for f in lake.list_files(lake.fs_path("")):
         if f.relative not in seen:
@@ -243,7 +243,7 @@ def event_driven_flow(settings: Settings, result: DemoResult, progress: Progress
     from smartcity.catalog.crawler import crawl
     from smartcity.catalog.tables import LAKE_TABLES
     from smartcity.orchestrate import local
-    from smartcity.orchestrate.lake import crawler_name
+    from smartcity.orchestrate.lake_keys import crawler_name
     from smartcity.warehouse.loader import run_load
     from smartcity.warehouse.migrate import migrate
     from smartcity.warehouse.postgres import PostgresSession

@@ -16,7 +16,7 @@ import duckdb
 import psycopg
 import pyarrow.dataset as ds
 
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.config import Settings, Stream
 from smartcity.lake_layout import ENRICHED_TABLE, QUARANTINE_TABLE, raw_table
 
@@ -49,7 +49,7 @@ class Reconciliation:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
 
-def visible_files(lake: Lake, table: str) -> list[str]:
+def visible_files(lake: LakeFiles, table: str) -> list[str]:
     """Parquet files under a table prefix that a listing reader (Athena, crawler, DuckDB) would read."""
     root = lake.fs_path(table)
     out = []
@@ -62,7 +62,7 @@ def visible_files(lake: Lake, table: str) -> list[str]:
     return sorted(out)
 
 
-def query_table(lake: Lake, table: str, sql: str) -> list[tuple[Any, ...]]:
+def query_table(lake: LakeFiles, table: str, sql: str) -> list[tuple[Any, ...]]:
     """Run ``sql`` over the table's visible files, exposed to DuckDB as ``t`` (Hive partitions included)."""
     files = visible_files(lake, table)
     if not files:
@@ -76,7 +76,7 @@ def query_table(lake: Lake, table: str, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def _count(lake: Lake, table: str, expr: str = "count(*)") -> int:
+def _count(lake: LakeFiles, table: str, expr: str = "count(*)") -> int:
     rows = query_table(lake, table, f"SELECT {expr} FROM t")
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
@@ -89,7 +89,7 @@ def reconcile(
     warehouse: bool = True,
 ) -> Reconciliation:
     """Build the report from the simulator manifests, the lake, the job's totals and the warehouse."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     report = Reconciliation()
     acknowledged: dict[str, int] = {}
     distinct_ids: dict[str, int] = {}

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import quote
 
 from smartcity.orchestrate.config import AlertConfig
+from smartcity.orchestrate.coordination import CoordinationTable
 from smartcity.orchestrate.events import AlertEvent, CrawlerStateEvent, DataQualityResultsEvent
-from smartcity.orchestrate.state import StateStore
 
 SNS_SUBJECT_MAX_CHARS = 100
 SNS_MESSAGE_MAX_BYTES = 262_144
@@ -215,7 +215,7 @@ def alert_on_failure(
     alert = alert_for(event, config.streaming_job_name)
     if alert is None:
         return AlertOutcome(None, published=False)
-    store = StateStore(dynamodb, config.state_table, config.marker_ttl_days)
+    store = CoordinationTable(dynamodb, config.state_table, config.marker_ttl_days)
     if store.delivered(ALERT_MARKER, event.id):
         return AlertOutcome(alert, published=False)
     publish(sns, config.topic_arn, alert)

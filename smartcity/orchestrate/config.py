@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from smartcity.errors import UsageError
 from smartcity.lake_layout import ENRICHED_TABLE
-from smartcity.orchestrate.state import ClaimLifetime
+from smartcity.orchestrate.coordination import ClaimLifetime
 
 # Every environment variable an orchestration handler may read, with the handler(s) that read it.
 ENV_VARS: dict[str, str] = {

@@ -3,8 +3,8 @@
 Rules: a burst of thousands of files must not start thousands of crawls; a file that lands
 while its crawler runs must be covered by a later crawl; no file waits forever.
 - Only the *first* file of a partition owes a crawl (Athena lists files at query time, so later files of
-  a catalogued partition are visible without one). ``StateStore.sight_partition`` makes that decision and
-  increments the crawler's owed generation atomically, so a duplicate delivery owes nothing.
+  a catalogued partition are visible without one). ``CoordinationTable.sight_partition`` makes that decision
+  and increments the crawler's owed generation atomically, so a duplicate delivery owes nothing.
 - A crawl is started only under a claim in the state table; while a claim is live no StartCrawler is
   even attempted. ``CrawlerRunningException`` means someone else's crawl is running: success, but that run
   is assumed to cover nothing we recorded, so its end triggers another crawl if anything is owed.
@@ -25,8 +25,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
-from smartcity.orchestrate.lake import LAKE_TABLES, classify_key, crawler_name
-from smartcity.orchestrate.state import MarkerKeyTooLong, StateStore
+from smartcity.orchestrate.coordination import CoordinationTable, MarkerKeyTooLong
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, classify_key, crawler_name
 
 # Metrics of the new-lake-files and glue-state functions (dimension: service).
 METRIC_CRAWLS_STARTED = "CrawlsStarted"
@@ -62,7 +62,7 @@ class CrawlCoordinator:
     def __init__(
         self,
         glue: Any,
-        store: StateStore,
+        store: CoordinationTable,
         lake: LakeConfig,
         config: CoordinationConfig,
         clock: Callable[[], float] = time.time,
@@ -79,7 +79,7 @@ class CrawlCoordinator:
     @property
     def crawlers(self) -> dict[str, str]:
         """Crawler name → lake table, for every lake table."""
-        return {self.crawler_for(t): t for t in LAKE_TABLES}
+        return {self.crawler_for(t): t for t in TABLE_PATHS}
 
     def on_object_created(self, bucket: str, key: str) -> Outcome:
         """A new object in the lake bucket: owe and start its table's crawl if its partition is new."""

@@ -16,8 +16,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from smartcity.orchestrate.config import CoordinationConfig
+from smartcity.orchestrate.coordination import CoordinationTable
 from smartcity.orchestrate.crawls import Outcome
-from smartcity.orchestrate.state import StateStore
 
 UNKNOWN_RUN = "unknown"
 # Metrics of the glue-state function (dimension: service).
@@ -31,7 +31,7 @@ class LoadCoordinator:
     def __init__(
         self,
         glue: Any,
-        store: StateStore,
+        store: CoordinationTable,
         config: CoordinationConfig,
         clock: Callable[[], float] = time.time,
     ) -> None:

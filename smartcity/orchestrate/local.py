@@ -23,7 +23,7 @@ from smartcity.config import Settings
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
 from smartcity.orchestrate.crawls import Outcome
 from smartcity.orchestrate.events import ObjectCreatedEvent, parse_glue_state
-from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name
 from smartcity.orchestrate.service import Orchestrator
 
 STATE_TABLE = "smartcity-orchestration"
@@ -67,7 +67,7 @@ def ensure_resources(settings: Settings) -> None:
             raise
     glue = _client(settings, "glue")
     lake = settings.lake_uri.rstrip("/")
-    for table in LAKE_TABLES:
+    for table in TABLE_PATHS:
         try:
             glue.create_crawler(
                 Name=crawler_name(settings.crawler_prefix, table),

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from smartcity.orchestrate.coordination import CoordinationTable
 from smartcity.orchestrate.crawls import Outcome
-from smartcity.orchestrate.state import StateStore
 from smartcity.quality.names import ruleset_name
 
 QUALITY_RUN_MARKER = "qualityrun"  # kind of the state table's seen#qualityrun#<event id> markers
@@ -62,7 +62,7 @@ class QualityStarter:
     def __init__(
         self,
         runner: QualityRunner,
-        store: StateStore,
+        store: CoordinationTable,
         ruleset_prefix: str,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig
+from smartcity.orchestrate.coordination import CoordinationTable
 from smartcity.orchestrate.crawls import CrawlCoordinator, Outcome
 from smartcity.orchestrate.events import CrawlerStateEvent, GlueStateEvent, ObjectCreatedEvent, ScheduledEvent
 from smartcity.orchestrate.loads import LoadCoordinator
 from smartcity.orchestrate.quality import QualityRunner, QualityStarter
-from smartcity.orchestrate.state import StateStore
 
 CRAWL_ENDED_STATES = {"succeeded": True, "failed": False}
 JOB_ENDED_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"})
@@ -42,7 +42,7 @@ class Orchestrator:
         quality: tuple[QualityRunner, str] | None = None,
     ) -> Orchestrator:
         """``quality``: the runner and ruleset prefix of the evaluations started after crawls (None: none)."""
-        store = StateStore(dynamodb, config.state_table, config.marker_ttl_days)
+        store = CoordinationTable(dynamodb, config.state_table, config.marker_ttl_days)
         crawls = CrawlCoordinator(glue, store, lake, config, clock)
         return cls(
             crawls,

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from smartcity.catalog.exclusions import is_hidden
-from smartcity.catalog.lake import Lake
+from smartcity.catalog.lake_files import LakeFiles
 from smartcity.quality.dqdl import render_rule
 from smartcity.quality.rules import (
     ROW_LEVEL,
@@ -156,7 +156,7 @@ def evaluate(
     return rows, tuple(out)
 
 
-def table_dataset(lake: Lake, table: str) -> ds.Dataset | None:
+def table_dataset(lake: LakeFiles, table: str) -> ds.Dataset | None:
     """The table's visible Parquet files as one dataset with its Hive partition columns, or None when it
     has no file yet."""
     root = lake.fs_path(table)

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from smartcity.catalog.crawler import catalog_errors, glue_client
 from smartcity.catalog.exclusions import is_hidden
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError, UsageError
 from smartcity.query.resolve import ResolvedTable, resolve_tables, sqlglot_schema
@@ -71,7 +71,7 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def partition_files(lake: Lake, table: ResolvedTable) -> list[tuple[tuple[str, ...], str]]:
+def partition_files(lake: LakeFiles, table: ResolvedTable) -> list[tuple[tuple[str, ...], str]]:
     """``(partition values, filesystem path)`` of every data file Athena would read for the table."""
     out: list[tuple[tuple[str, ...], str]] = []
     locations = table.partitions if table.partition_keys else [((), table.location)]
@@ -97,7 +97,7 @@ def _projection(table: ResolvedTable, present: set[str]) -> str:
     return ", ".join(cols)
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, lake: Lake, table: ResolvedTable) -> int:
+def _create_view(con: duckdb.DuckDBPyConnection, lake: LakeFiles, table: ResolvedTable) -> int:
     """Create ``database.table`` as a view over the registered files; returns the file count."""
     view = f"{_q(table.database)}.{_q(table.name)}"
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(table.database)}")
@@ -132,7 +132,10 @@ def _local_source(table: ResolvedTable, files: list[tuple[tuple[str, ...], str]]
 
 
 def _arrow_source(
-    con: duckdb.DuckDBPyConnection, lake: Lake, table: ResolvedTable, files: list[tuple[tuple[str, ...], str]]
+    con: duckdb.DuckDBPyConnection,
+    lake: LakeFiles,
+    table: ResolvedTable,
+    files: list[tuple[tuple[str, ...], str]],
 ) -> str:
     """A pyarrow dataset over S3 files with the partition values from the catalog, registered in DuckDB."""
     fmt = ds.ParquetFileFormat()
@@ -207,7 +210,7 @@ def prepare(
 ) -> PreparedQuery:
     """Translate the query and create the views of its tables over their registered files."""
     transpiled, tables = translate(settings, sql, reference_time=reference_time, glue=glue)
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     con = connect()
     try:
         files = {f"{t.database}.{t.name}": _create_view(con, lake, t) for t in tables.values()}

@@ -27,12 +27,14 @@ STATE_FORMAT = 1
 SAFETY_MARGIN_S = 10.0
 
 
-class StateStore(Protocol):
+class WorldStateStore(Protocol):
+    """Where the simulator's world (vehicles, routes, fault RNG) is kept between invocations."""
+
     def load(self) -> dict[str, Any] | None: ...
     def save(self, state: dict[str, Any]) -> None: ...
 
 
-class S3StateStore:
+class S3WorldStateStore:
     """The world as one JSON object in S3 (a few hundred KB at 10,000 vehicles)."""
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
@@ -106,7 +108,7 @@ def _load_world(
 def run_burst(
     cfg: BurstConfig,
     settings: Settings,
-    store: StateStore,
+    store: WorldStateStore,
     *,
     now_ms: int,
     time_left_s: float | None = None,

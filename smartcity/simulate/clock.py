@@ -14,7 +14,9 @@ from typing import Literal
 Mode = Literal["realtime", "backfill"]
 
 
-class Clock:
+class SimClock:
+    """The simulator's event-time pacer: when event time may be emitted, in ``mode`` at ``speed``."""
+
     def __init__(self, mode: Mode, speed: float, sim_start_ms: int, stop: threading.Event) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")

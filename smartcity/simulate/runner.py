@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from smartcity.config import Stream
 from smartcity.errors import UsageError
 from smartcity.simulate.anomalies import AnomalyConfig, AnomalyInjector
-from smartcity.simulate.clock import Clock, Mode
+from smartcity.simulate.clock import Mode, SimClock
 from smartcity.simulate.encode import from_epoch_ms
 from smartcity.simulate.faults import FaultConfig, FaultInjector
 from smartcity.simulate.manifest import build_manifest, write_manifest
@@ -124,7 +124,7 @@ class Simulation:
         if cfg.duration_s is not None:
             span_end = first_ms + int(cfg.duration_s * 1000)
             end_ms = span_end if end_ms is None else min(end_ms, span_end)
-        clock = Clock(cfg.mode, cfg.speed, first_ms, stop)
+        clock = SimClock(cfg.mode, cfg.speed, first_ms, stop)
         started = time.monotonic()
         next_progress = started + self.PROGRESS_EVERY_S
         interrupted = False

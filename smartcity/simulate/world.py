@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smartcity.config import Stream
+from smartcity.config import CELL_SIZE_DEG, Stream
 from smartcity.simulate.encode import TimestampFormatter, second_prefix, uuid4_from
 from smartcity.simulate.geo import bearing_deg, cell_of, compass, haversine_km
 from smartcity.simulate.scenarios import Scenario, get_scenario
@@ -73,7 +73,7 @@ class WorldParams:
     weather_interval_s: int = 60
     incident_report_interval_s: int = 60
     incidents_per_hour: float | None = None  # None: 12 + vehicles / 10
-    cell_size_deg: float = 0.05
+    cell_size_deg: float = CELL_SIZE_DEG
 
     def incident_rate(self) -> float:
         return self.incidents_per_hour if self.incidents_per_hour is not None else 12 + self.vehicles / 10

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from smartcity.config import StreamSettings
 from smartcity.contract import (
     ENRICHED_VEHICLE_FIELDS,
     ENRICHED_WEATHER_FIELDS,
@@ -29,7 +30,6 @@ from smartcity.contract import (
 )
 from smartcity.stream.derived_columns import partition_columns
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
-from smartcity.stream.settings import StreamSettings
 
 VEHICLE_OWN = ENRICHED_VEHICLE_FIELDS
 # The GPS payload as it travels beside the vehicle rows (the enriched table's names).

@@ -23,14 +23,14 @@ from pyspark.sql import functions as F
 
 from smartcity.anomaly.rules import ANOMALY_KINDS
 from smartcity.checkpoint_owner import check_owner
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.enrichment_state import EnrichmentStateStore, Segment, StateVersion, WrittenSegment
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.live import publish_live
 from smartcity.stream.metrics import BatchMetrics, emit
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
 from smartcity.stream.step import (
@@ -43,7 +43,6 @@ from smartcity.stream.step import (
     state_schema,
 )
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import Segment, StateStore, StateVersion, WrittenSegment
 from smartcity.stream.validate import judge, stream_frame
 
 log = logging.getLogger("smartcity.stream")
@@ -71,13 +70,13 @@ class StreamJob:
         self.spark = spark
         self.settings = settings
         self.cfg = cfg
-        self.fs = LakeFS(spark)
+        self.fs = HadoopFS(spark)
         self.lake = settings.lake_uri
         self.checkpoint = settings.checkpoint_uri
         self.topics = settings.topics.all()
         self.stream_of = {topic: stream for stream, topic in self.topics.items()}
         self.state_schema = state_schema({s: spark_schema(raw_columns(s)) for s in Stream})
-        self.store = StateStore(spark, self.fs, self.checkpoint, self.state_schema)
+        self.store = EnrichmentStateStore(spark, self.fs, self.checkpoint, self.state_schema)
         self.cloudwatch = cloudwatch
         self.job_name = job_name
         self._stop = threading.Event()

@@ -35,10 +35,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.engine import engine_counts
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.enrichment_state import WrittenSegment
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
 from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
@@ -397,7 +398,7 @@ def _cameras(rows: pd.DataFrame, previous: Mapping[str, Any] | None, oldest_us: 
     return latest.assign(event_time_ms=latest["t_us"] // 1000)
 
 
-def step_traffic_files(fs: LakeFS, commit: StepCommit) -> list[str]:
+def step_traffic_files(fs: HadoopFS, commit: StepCommit) -> list[str]:
     """The raw traffic files this step published (from its sink record)."""
     text = fs.read_text(commit.record_uri)
     if not text:
@@ -405,7 +406,7 @@ def step_traffic_files(fs: LakeFS, commit: StepCommit) -> list[str]:
     return [uri for uri in json.loads(text)["files"] if TRAFFIC_TABLE_MARKER in uri]
 
 
-def read_previous(fs: LakeFS, lake_uri: str) -> dict[str, Any] | None:
+def read_previous(fs: HadoopFS, lake_uri: str) -> dict[str, Any] | None:
     """The last published snapshot, or None (none yet, or unreadable: the next one starts afresh)."""
     text = fs.read_text(snapshot_uri(lake_uri))
     if not text:
@@ -418,7 +419,7 @@ def read_previous(fs: LakeFS, lake_uri: str) -> dict[str, Any] | None:
 
 
 def publish_live(
-    fs: LakeFS,
+    fs: HadoopFS,
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,
@@ -438,7 +439,7 @@ def publish_live(
 
 
 def _publish(
-    fs: LakeFS,
+    fs: HadoopFS,
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,

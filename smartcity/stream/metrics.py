@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.stepid import StepId
 
 log = logging.getLogger("smartcity.stream")
@@ -45,7 +45,7 @@ class BatchMetrics:
     # What the step cost Spark (``smartcity.stream.engine``): jobs run, classes compiled by code generation.
     spark_jobs: int = 0
     generated_classes: int = 0
-    # Requests the step sent to S3 (S3A's own counters, ``LakeFS.store_requests``) up to its metrics
+    # Requests the step sent to S3 (S3A's own counters, ``HadoopFS.store_requests``) up to its metrics
     # file; None when the lake and checkpoints are not on S3.
     s3_requests: int | None = None
     # Wall seconds per phase of the step (raw+quarantine, plan, state, enrich, publish, ...): where a
@@ -63,7 +63,7 @@ def metrics_uri(lake_uri: str, step: StepId) -> str:
 def emit(
     metrics: BatchMetrics,
     *,
-    fs: LakeFS,
+    fs: HadoopFS,
     lake_uri: str,
     step: StepId,
     cloudwatch: Any | None = None,
@@ -129,7 +129,7 @@ def put_cloudwatch(client: Any, namespace: str, job_name: str, m: BatchMetrics) 
         log.warning("CloudWatch put_metric_data failed: %s", exc)
 
 
-def read_metrics(fs: LakeFS, lake_uri: str) -> list[dict[str, Any]]:
+def read_metrics(fs: HadoopFS, lake_uri: str) -> list[dict[str, Any]]:
     """Every step's metrics, in step order (what the demo and the tests reconcile against)."""
     root = join_uri(lake_uri, "_metrics", "stream")
     out = []

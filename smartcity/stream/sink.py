@@ -35,7 +35,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
-from smartcity.stream.lakefs import LakeFS, join_uri
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.overlap import run_all
 from smartcity.stream.stepid import StepId
 
@@ -56,7 +56,7 @@ class TableOutput:
 
 @dataclass
 class StepCommit:
-    fs: LakeFS
+    fs: HadoopFS
     lake_uri: str
     checkpoint_uri: str
     step: StepId

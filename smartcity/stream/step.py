@@ -31,13 +31,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import ENRICHED_WEATHER_FIELDS
 from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
 from smartcity.stream.anomalies import VEHICLE_REACH_S, anomalies
 from smartcity.stream.bounds import where_bounded, with_bounds
 from smartcity.stream.enrich import enrich
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import TableOutput
 from smartcity.stream.validate import Validated
 

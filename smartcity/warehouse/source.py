@@ -17,7 +17,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from smartcity.catalog.exclusions import is_excluded
-from smartcity.catalog.lake import Lake, open_lake
+from smartcity.catalog.lake_files import LakeFiles, open_lake_files
 from smartcity.config import Settings
 from smartcity.errors import SmartCityError
 
@@ -69,7 +69,7 @@ def _uri(location: str, relative: str) -> str:
     return location.rstrip("/") + "/" + relative
 
 
-def _list(lake: Lake, location: str) -> list[SourceFile]:
+def _list(lake: LakeFiles, location: str) -> list[SourceFile]:
     root = lake.fs_path_of_uri(location)
     selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
     files = []
@@ -88,7 +88,7 @@ def catalog_table(settings: Settings, table: str, *, glue: Any = None) -> Source
     """The table's location and every data file under the partitions the catalog lists."""
     glue = glue or _glue(settings)
     location, partition_locations = _locations(glue, settings.catalog_database, table)
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     files: dict[str, SourceFile] = {}
     for loc in partition_locations:
         for f in _list(lake, loc):
@@ -98,7 +98,7 @@ def catalog_table(settings: Settings, table: str, *, glue: Any = None) -> Source
 
 def parquet_rows(settings: Settings, files: list[SourceFile]) -> dict[str, int]:
     """Row count per file from the Parquet footers (no data read), for the ledger and ``rows_read``."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     out = {}
     for f in files:
         try:

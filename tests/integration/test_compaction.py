@@ -24,9 +24,9 @@ import pytest
 
 from smartcity.compaction.plan import COMPACTED_PREFIX
 from smartcity.compaction.run import compact_lake
+from smartcity.stream.enrichment_state import StateVersion
 from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import StateVersion
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from smartcity.checkpoint_owner import OWNER_FILE, CheckpointError, check_owner
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.hadoop_fs import HadoopFS
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ TOPICS = ["gps_data", "vehicle_data"]
 
 
 def test_the_first_start_claims_the_checkpoint_and_the_same_job_is_accepted_again(spark, tmp_path):
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     checkpoint, lake = (tmp_path / "checkpoint").as_uri(), (tmp_path / "lake").as_uri()
     check_owner(fs, checkpoint, lake_uri=lake, topics=TOPICS)
     owner = json.loads((tmp_path / "checkpoint" / OWNER_FILE).read_text())
@@ -39,7 +39,7 @@ def test_the_first_start_claims_the_checkpoint_and_the_same_job_is_accepted_agai
     ],
 )
 def test_another_jobs_checkpoint_stops_the_job(spark, tmp_path, lake, topics, message):
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     checkpoint = (tmp_path / "checkpoint").as_uri()
     check_owner(fs, checkpoint, lake_uri=(tmp_path / "lake").as_uri(), topics=TOPICS)
     with pytest.raises(CheckpointError, match="give each job its own checkpoint URI") as caught:
@@ -52,23 +52,23 @@ def test_an_unreadable_owner_file_stops_the_job(spark, tmp_path, content):
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / OWNER_FILE).write_text(content)
     with pytest.raises(CheckpointError, match=re.escape(f"has an unreadable {OWNER_FILE}")):
-        check_owner(LakeFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
+        check_owner(HadoopFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
 
 
 def test_a_checkpoint_path_that_is_a_file_stops_the_job(spark, tmp_path):
     (tmp_path / "checkpoint").write_text("not a directory")
     with pytest.raises(CheckpointError, match=r"cannot be read|cannot be claimed"):
-        check_owner(LakeFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
+        check_owner(HadoopFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes through mode 000 (CAP_DAC_OVERRIDE)")
 def test_a_checkpoint_folder_without_permissions_stops_the_job(spark, tmp_path):
     checkpoint = tmp_path / "checkpoint"
-    check_owner(LakeFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
+    check_owner(HadoopFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
     checkpoint.chmod(0)
     try:
         with pytest.raises(CheckpointError, match=r"cannot be read|cannot be claimed") as caught:
-            check_owner(LakeFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
+            check_owner(HadoopFS(spark), checkpoint.as_uri(), lake_uri="file:///l", topics=TOPICS)
     finally:
         checkpoint.chmod(0o755)
     assert "\n" not in str(caught.value)
@@ -78,7 +78,7 @@ def test_an_owner_file_that_cannot_be_opened_stops_the_job(spark, tmp_path):
     """Unreadable even for root: the owner file's name is taken by a folder."""
     (tmp_path / "checkpoint" / OWNER_FILE).mkdir(parents=True)
     with pytest.raises(CheckpointError, match=r"cannot be read: java.io.\w+Exception: .*directory") as caught:
-        check_owner(LakeFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
+        check_owner(HadoopFS(spark), (tmp_path / "checkpoint").as_uri(), lake_uri="file:///l", topics=TOPICS)
     assert "\n" not in str(caught.value)
 
 

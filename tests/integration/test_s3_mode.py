@@ -19,7 +19,7 @@ from statistics import median
 import pytest
 
 from smartcity.catalog.crawler import crawl
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings, Stream
 from smartcity.demo.reconcile import reconcile
 from smartcity.demo.reset import reset_topics, reset_warehouse
@@ -76,7 +76,7 @@ def _drain(settings: Settings) -> None:
 
 
 def _step_metrics(settings: Settings) -> list[dict]:
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     files = sorted(lake.list_files(lake.fs_path("_metrics/stream")), key=lambda f: f.relative)
     out = []
     for f in files:

@@ -27,7 +27,6 @@ from confluent_kafka import Producer
 from smartcity.config import Stream
 from smartcity.demo.reset import reset_topics
 from smartcity.stream.job import RunResult, StreamJob
-from smartcity.stream.settings import StreamSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -323,7 +322,7 @@ def drain_here(spark, settings, lake: Path, checkpoint: Path, max_offsets: int) 
     """``smartcity stream --available-now`` in this process, on the session's Spark: the same job, without
     a JVM start and a cold first step (the subprocess runs are the kill and restart below)."""
     on_lake = settings.model_copy(update={"lake_uri": lake.as_uri(), "checkpoint_uri": checkpoint.as_uri()})
-    cfg = StreamSettings.from_settings(on_lake, max_offsets_per_trigger=max_offsets)
+    cfg = on_lake.stream.with_overrides(max_offsets_per_trigger=max_offsets)
     return StreamJob(spark, on_lake, cfg).run(available_now=True, install_signals=False)
 
 

@@ -27,10 +27,9 @@ from smartcity.anomaly.rules import (
     STUCK_SENSOR,
     WEATHER_OUTLIER,
 )
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.earth import EARTH_RADIUS_KM
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import (
     STATE_KINDS,
     JudgedCounts,

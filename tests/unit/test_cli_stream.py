@@ -151,7 +151,7 @@ def _read(directory: Path, how: str) -> tuple[str, str]:
 
 def test_a_first_micro_batch_without_any_event_time_plans_without_error() -> None:
     """``smartcity up`` then ``smartcity stream`` on empty topics: no watermark before or after the step."""
-    from smartcity.stream.settings import StreamSettings
+    from smartcity.config import StreamSettings
     from smartcity.stream.step import BEGINNING, step_bounds
 
     bounds = step_bounds(None, None, StreamSettings())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smartcity.stream.settings import StreamSettings
+from smartcity.config import StreamSettings
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from smartcity.catalog.crawler import crawl, glue_client, registered_partitions
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.compaction.catalog_swap import point_partition
 from smartcity.compaction.s3_run import (
     COMPACTED_ROOT,
@@ -33,9 +33,9 @@ from smartcity.config import Settings
 from smartcity.local import s3
 from smartcity.local.process import free_port
 from smartcity.query.engine import run_query
+from smartcity.stream.enrichment_state import StateVersion
 from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import StateVersion
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def settings(moto_port) -> Settings:
     return made
 
 
-class Clock:
+class ManualClock:
     """The compactor's wall clock, moved by the test (the grace period is an hour)."""
 
     def __init__(self) -> None:
@@ -81,7 +81,7 @@ class Clock:
 
 
 def write_file(settings: Settings, hour: int, batch: int, first_id: int, rows: int = ROWS_PER_FILE) -> None:
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     table = pa.table(
         {
             "id": [f"{first_id + i:08d}" for i in range(rows)],
@@ -95,7 +95,7 @@ def write_file(settings: Settings, hour: int, batch: int, first_id: int, rows: i
 
 def commit(settings: Settings, step: int, watermark: datetime) -> None:
     """The streaming job's commit: a state version with its watermark."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     root = lake.fs_path_of_uri(settings.checkpoint_uri)
     clock = WatermarkClock(watermark, watermark, None)
     with lake.fs.open_output_stream(f"{root}/enrichment/versions/{StepId(step).key}.json") as f:
@@ -126,11 +126,11 @@ def locations(settings: Settings) -> dict[str, str]:
 
 
 def lake_keys(settings: Settings, prefix: str) -> list[str]:
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     return sorted(f.relative for f in lake.list_files(lake.fs_path(prefix)))
 
 
-def compactor(settings: Settings, clock: Clock, **kwargs) -> CatalogCompactor:
+def compactor(settings: Settings, clock: ManualClock, **kwargs) -> CatalogCompactor:
     made = open_compactor(settings, grace=GRACE)
     made.now = clock
     for name, value in kwargs.items():
@@ -151,7 +151,7 @@ def test_partitions_move_to_one_file_each_and_readers_never_see_both_or_neither(
 
     reader = threading.Thread(target=poll, daemon=True)
     reader.start()
-    clock = Clock()
+    clock = ManualClock()
     try:
         outcomes, collected = compact_catalog_lake(compactor(settings, clock), **PLAN)
     finally:
@@ -205,7 +205,7 @@ class DiesAfterUpdate:
 @pytest.mark.parametrize("where", ["written", "updated"])
 def test_a_run_killed_mid_way_is_finished_by_the_next_one(settings, where):
     total = build_lake(settings)
-    clock = Clock()
+    clock = ManualClock()
 
     def die_at_second_written(phase: str, path: str, state={"n": 0}) -> None:  # noqa: B006
         if phase == "written":
@@ -234,7 +234,7 @@ def test_a_run_killed_mid_way_is_finished_by_the_next_one(settings, where):
 
 def test_late_files_join_the_next_version_and_a_newcomer_during_a_run_defers_the_partition(settings):
     total = build_lake(settings)
-    clock = Clock()
+    clock = ManualClock()
     compact_catalog_lake(compactor(settings, clock), **PLAN)
 
     # A late file lands in hour 00 (a committed step): the next run merges it with the current version.
@@ -271,10 +271,10 @@ def test_late_files_join_the_next_version_and_a_newcomer_during_a_run_defers_the
 
 def test_a_location_moved_back_is_restored_before_anything_is_deleted(settings):
     total = build_lake(settings)
-    clock = Clock()
+    clock = ManualClock()
     compact_catalog_lake(compactor(settings, clock), **PLAN)
     # Something (an undocumented crawler behaviour, a person) points hour 01 back at the table folder.
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     point_partition(
         glue_client(settings),
         settings.catalog_database,
@@ -291,14 +291,14 @@ def test_a_location_moved_back_is_restored_before_anything_is_deleted(settings):
 
 def test_partitions_older_than_the_lookback_are_not_listed(settings):
     total = build_lake(settings)
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     old_day = (START - timedelta(days=3)).date()
     for batch in (1, 2):
         table = pa.table({"id": [f"old{batch}"], "event_time": [START - timedelta(days=3)], "speed": [1.0]})
         path = f"{TABLE}/dt={old_day}/hour=00/part-{StepId(batch).key}-0.snappy.parquet"
         pq.write_table(table, lake.fs_path(path), filesystem=lake.fs)
     crawl(settings, [CATALOG_TABLE])
-    outcomes, _ = compact_catalog_lake(compactor(settings, Clock()), **PLAN)
+    outcomes, _ = compact_catalog_lake(compactor(settings, ManualClock()), **PLAN)
     assert sorted(o.path.rsplit("/", 2)[1] for o in outcomes) == ["dt=2025-06-01"] * HOURS
     assert counts(settings) == (total + 2, total + 2)
     assert len(lake_keys(settings, f"{TABLE}/dt={old_day}")) == 2  # left as the stream wrote it

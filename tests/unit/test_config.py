@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings, Stream, StreamSettings
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +66,25 @@ def test_aws_profile_needs_the_lake_and_uses_msk_iam() -> None:
 def test_unknown_setting_is_rejected() -> None:
     with pytest.raises(ValidationError):
         Settings(no_such_setting=1)
+
+
+def test_the_streaming_job_is_configured_like_every_other_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "smartcity.toml"
+    cfg.write_text("[stream]\nwatermark_delay_s = 45\ncell_size_deg = 0.1\n")
+    monkeypatch.setenv("SMARTCITY_CONFIG", str(cfg))
+    monkeypatch.setenv("SMARTCITY_STREAM__TRIGGER_INTERVAL_S", "30")
+    s = Settings()
+    assert (s.stream.trigger_interval_s, s.stream.watermark_delay_s, s.stream.cell_size_deg) == (30, 45, 0.1)
+    assert s.stream.gps_window_s == StreamSettings().gps_window_s  # the rest keeps the job's defaults
+
+
+def test_stream_overrides_replace_given_values_only_and_are_validated() -> None:
+    stream = Settings(stream={"watermark_delay_s": 45}).stream
+    run = stream.with_overrides(trigger_interval_s=60, max_offsets_per_trigger=None)
+    assert (run.trigger_interval_s, run.watermark_delay_s) == (60, 45)
+    assert run.max_offsets_per_trigger == StreamSettings().max_offsets_per_trigger
+    assert stream.trigger_interval_s == StreamSettings().trigger_interval_s  # the original is unchanged
+    with pytest.raises(ValidationError, match="trigger_interval_s"):
+        stream.with_overrides(trigger_interval_s=0)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
@@ -196,11 +197,11 @@ def test_feeds_start_over_when_the_lake_is_cleared(lake: Path) -> None:
     import shutil
 
     from smartcity.dashboard.feeds import MetricsFeed, QuarantineFeed
-    from smartcity.dashboard.lake import LocalLake
+    from smartcity.dashboard.lake_reader import LocalLakeReader
 
     write_steps(lake, steps=5)
     write_quarantine(lake)
-    metrics, quarantine = MetricsFeed(LocalLake(lake)), QuarantineFeed(LocalLake(lake))
+    metrics, quarantine = MetricsFeed(LocalLakeReader(lake)), QuarantineFeed(LocalLakeReader(lake))
     assert len(metrics.read()) == 5 and sum(quarantine.read().values()) == 6
     shutil.rmtree(lake / "_metrics")
     shutil.rmtree(lake / "quarantine")
@@ -211,10 +212,10 @@ def test_feeds_start_over_when_the_lake_is_cleared(lake: Path) -> None:
 
 def test_a_snapshot_gone_for_good_is_no_longer_shown(lake: Path) -> None:
     from smartcity.dashboard.feeds import SnapshotFeed
-    from smartcity.dashboard.lake import LocalLake
+    from smartcity.dashboard.lake_reader import LocalLakeReader
 
     now = [0.0]
-    feed = SnapshotFeed(LocalLake(lake), clock=lambda: now[0], absent_for_s=10)
+    feed = SnapshotFeed(LocalLakeReader(lake), clock=lambda: now[0], absent_for_s=10)
     write_snapshot(lake, vehicles=4, step=1)
     assert feed.read().snapshot is not None
     (lake / "_live" / "snapshot.json").unlink()

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from smartcity.anomaly.rules import ANOMALY_KINDS, DEVICE_SILENT
 from smartcity.anomaly.scoring import score_manifests
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings
 from smartcity.demo.anomalies import raised_anomalies, scores_table
 from testdata.synthetic_lake import write_synthetic_lake
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 def test_the_lakes_flags_scored_against_a_manifest_that_injected_some_of_them(tmp_path: Path) -> None:
     lake = write_synthetic_lake(tmp_path / "lake", vehicle_events=1_000, hours=2, tables=("anomalies",))
     settings = Settings(profile="local", lake_uri=(tmp_path / "lake").as_uri(), aws_endpoint_url="")
-    rows = raised_anomalies(open_lake(settings))
+    rows = raised_anomalies(open_lake_files(settings))
     assert len(rows) == lake.rows["anomalies"] and {r["rule"] for r in rows} == set(ANOMALY_KINDS)
     # Ground truth: every other flagged event was injected; silences as one-second gaps around the flag.
     injected = []

@@ -34,9 +34,9 @@ from smartcity.orchestrate.alerts import (  # noqa: E402
     METRIC_ETL_FAILURES,
     AlertKind,
 )
+from smartcity.orchestrate.coordination import CoordinationTable, CrawlRecord  # noqa: E402
 from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS  # noqa: E402
-from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
-from smartcity.orchestrate.state import CrawlRecord, StateStore  # noqa: E402
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -261,7 +261,7 @@ def test_object_created_starts_the_crawler_of_its_table(world: World) -> None:
     out = world.new_files.handler(event("object-created.json"), Context())
     assert out["started"] == ["smartcity-raw-vehicle"]
     assert world.crawls("raw/vehicle") == 1
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 1
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 1
 
 
 def test_enriched_file_starts_the_enriched_crawler(world: World) -> None:
@@ -281,7 +281,7 @@ def test_spark_metadata_and_foreign_keys_start_nothing(world: World) -> None:
         "lake/unknown_table/dt=2024-05-01/part-0.parquet",
     ]:
         assert world.new_files.handler(object_event(key, key), Context())["started"] == []
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 0
 
 
 def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
@@ -292,7 +292,7 @@ def test_key_too_long_for_a_partition_marker_is_counted_as_malformed_not_raised(
     key = f"lake/raw/vehicle/{partition}/part-0.parquet"
     out = world.new_files.handler(object_event(key, "long-key"), Context())
     assert out["status"] == "malformed"
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 0
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 0
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get(METRIC_MALFORMED_EVENTS) == [1.0] for m in emf)
     [logged] = [r for r in caplog.records if r.getMessage() == "malformed event ignored"]
@@ -338,7 +338,7 @@ def test_burst_of_1000_objects_during_a_crawl_needs_exactly_one_more_crawl(world
             object_event(f"lake/raw/vehicle/dt=2024-05-01/hour=14/late-{i}.parquet", f"late-{i}"), Context()
         )
     assert world.crawls("raw/vehicle") == 2
-    assert sum(world.crawls(t) for t in LAKE_TABLES) == 2
+    assert sum(world.crawls(t) for t in TABLE_PATHS) == 2
 
 
 def test_crawler_already_running_elsewhere_is_success_and_followed_by_a_crawl(world: World) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import Row
 
-from smartcity.config import Stream
+from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.local.stack import private_stack_settings
 from smartcity.simulate.encode import epoch_ms
@@ -28,7 +28,6 @@ from smartcity.stream.sink import StepCommit
 from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
 from smartcity.stream.stepid import StepId
-from smartcity.stream.store import WrittenSegment
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +50,7 @@ def _state(spark, kind: str, rows: list[dict]):
 
 def _step(spark, tmp_path: Path, traffic_rows: int):
     lake, checkpoint = (tmp_path / "lake").as_uri(), (tmp_path / "ckpt").as_uri()
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     commit = StepCommit(fs, lake, checkpoint, StepId(7))
     files = []
     if traffic_rows:

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from smartcity.config import StreamSettings
 from smartcity.stream.live import (
     LIVE_SCHEMA,
     _latest_in_partition,

@@ -20,10 +20,10 @@ from moto import mock_aws  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
 
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig  # noqa: E402
+from smartcity.orchestrate.coordination import CoordinationTable  # noqa: E402
 from smartcity.orchestrate.crawls import CrawlCoordinator  # noqa: E402
-from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name  # noqa: E402
 from smartcity.orchestrate.loads import LoadCoordinator  # noqa: E402
-from smartcity.orchestrate.state import StateStore  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +40,7 @@ class Killed(BaseException):
     """The Lambda runtime stopping the function (timeout, out of memory): no ``except Exception`` sees it."""
 
 
-class Clock:
+class ManualClock:
     def __init__(self) -> None:
         self.now = T0
 
@@ -49,7 +49,7 @@ class Clock:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StateStore]]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, CoordinationTable]]:
     for k, v in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -67,7 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StateStore]]:
             BillingMode="PAY_PER_REQUEST",
         )
         glue = boto3.client("glue", region_name=REGION)
-        for table in LAKE_TABLES:
+        for table in TABLE_PATHS:
             glue.create_crawler(
                 Name=crawler_name(PREFIX, table),
                 Role="crawler-role",
@@ -80,12 +80,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StateStore]]:
             ExecutionProperty={"MaxConcurrentRuns": 1},
             Command={"Name": "glueetl", "ScriptLocation": "s3://lake/job.py"},
         )
-        yield glue, StateStore(ddb, TABLE)
+        yield glue, CoordinationTable(ddb, TABLE)
     for model in ("glue::crawl", "glue::job_run"):
         state_manager.unset_transition(model)
 
 
-def _crawls(glue: Any, store: StateStore, clock: Clock) -> CrawlCoordinator:
+def _crawls(glue: Any, store: CoordinationTable, clock: ManualClock) -> CrawlCoordinator:
     config = CoordinationConfig(state_table=TABLE, load_job_name=LOAD_JOB)
     return CrawlCoordinator(glue, store, LakeConfig("lake", "", PREFIX), config, clock)
 
@@ -99,10 +99,10 @@ def _kill(*_args: Any, **_kwargs: Any) -> Any:
 
 
 def test_kill_between_crawl_claim_and_start_crawler_delays_the_crawl_one_reconcile_period(
-    aws: tuple[Any, StateStore], monkeypatch: pytest.MonkeyPatch
+    aws: tuple[Any, CoordinationTable], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     glue, store = aws
-    clock = Clock()
+    clock = ManualClock()
     crawls = _crawls(glue, store, clock)
     with monkeypatch.context() as m:
         m.setattr(glue, "start_crawler", _kill)
@@ -116,9 +116,9 @@ def test_kill_between_crawl_claim_and_start_crawler_delays_the_crawl_one_reconci
     assert _crawl_count(glue) == 1
 
 
-def test_a_started_crawl_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any, StateStore]) -> None:
+def test_a_started_crawl_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any, CoordinationTable]) -> None:
     glue, store = aws
-    clock = Clock()
+    clock = ManualClock()
     crawls = _crawls(glue, store, clock)
     assert crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=13/part-0.parquet").started
     crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=14/part-0.parquet")  # owed during it
@@ -129,10 +129,10 @@ def test_a_started_crawl_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any,
 
 
 def test_kill_between_load_claim_and_start_job_run_delays_the_load_one_reconcile_period(
-    aws: tuple[Any, StateStore], monkeypatch: pytest.MonkeyPatch
+    aws: tuple[Any, CoordinationTable], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     glue, store = aws
-    clock = Clock()
+    clock = ManualClock()
     loads = LoadCoordinator(glue, store, CoordinationConfig(state_table=TABLE, load_job_name=LOAD_JOB), clock)
     with monkeypatch.context() as m:
         m.setattr(glue, "start_job_run", _kill)
@@ -146,9 +146,9 @@ def test_kill_between_load_claim_and_start_job_run_delays_the_load_one_reconcile
     assert len(glue.get_job_runs(JobName=LOAD_JOB)["JobRuns"]) == 1
 
 
-def test_a_started_load_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any, StateStore]) -> None:
+def test_a_started_load_keeps_its_claim_past_a_reconcile_period(aws: tuple[Any, CoordinationTable]) -> None:
     glue, store = aws
-    clock = Clock()
+    clock = ManualClock()
     loads = LoadCoordinator(glue, store, CoordinationConfig(state_table=TABLE, load_job_name=LOAD_JOB), clock)
     assert len(loads.on_enriched_crawled("enriched-crawl-1").loads_started) == 1
     loads.on_enriched_crawled("enriched-crawl-2")  # owed while the first run goes
@@ -163,10 +163,10 @@ def _at(offset_s: float) -> datetime:
 
 
 def test_only_an_end_newer_than_the_claims_predecessor_closes_it_whatever_the_delivery_order(
-    aws: tuple[Any, StateStore],
+    aws: tuple[Any, CoordinationTable],
 ) -> None:
     glue, store = aws
-    clock = Clock()
+    clock = ManualClock()
     crawls = _crawls(glue, store, clock)
     crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=13/part-0.parquet")  # crawl 1
     crawls.on_object_created("lake", "raw/vehicle/dt=2024-05-01/hour=14/part-0.parquet")  # owed during it

@@ -16,7 +16,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from smartcity.catalog.lake import Lake
+from smartcity.catalog.lake_files import LakeFiles
 from smartcity.config import Stream
 from smartcity.contract.columns import ColumnSpec, field_constraints, raw_columns
 from smartcity.lake_layout import raw_table
@@ -62,7 +62,7 @@ def weather_rows(count: int, **overrides: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def write_table(root: Path, table: str, rows: list[dict[str, Any]]) -> Lake:
+def write_table(root: Path, table: str, rows: list[dict[str, Any]]) -> LakeFiles:
     """The rows as one Parquet file in a dt/hour partition of the table, plus a hidden file to skip."""
     columns = raw_columns(Stream.WEATHER)
     schema = pa.schema(
@@ -77,7 +77,7 @@ def write_table(root: Path, table: str, rows: list[dict[str, Any]]) -> Lake:
     hidden = root / table / "_spark_metadata"
     hidden.mkdir(exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), hidden / "stale.parquet")
-    return Lake(pafs.LocalFileSystem(), str(root), root.as_uri())
+    return LakeFiles(pafs.LocalFileSystem(), str(root), root.as_uri())
 
 
 def evaluate(tmp_path: Path, rows: list[dict[str, Any]], now: datetime = NOW) -> TableResult:
@@ -201,7 +201,7 @@ def test_the_spark_sql_glue_runs_measures_what_the_local_engine_measures(spark, 
 
 
 def test_a_table_without_files_fails_its_table_level_rules_only(tmp_path: Path) -> None:
-    lake = Lake(pafs.LocalFileSystem(), str(tmp_path), tmp_path.as_uri())
+    lake = LakeFiles(pafs.LocalFileSystem(), str(tmp_path), tmp_path.as_uri())
     result = evaluate_dataset(table_dataset(lake, WEATHER), WEATHER, NOW)
     failed = {r.rule for r in result.failed}
     assert failed == {"RowCount > 0", render_rule(Fresh("ingest_time", FRESHNESS_MAX_AGE_HOURS))}

@@ -31,7 +31,7 @@ from smartcity.orchestrate.alerts import (  # noqa: E402
 )
 from smartcity.orchestrate.config import CoordinationConfig, LakeConfig, QualityConfig  # noqa: E402
 from smartcity.orchestrate.events import parse_glue_state  # noqa: E402
-from smartcity.orchestrate.lake import LAKE_TABLES, crawler_name  # noqa: E402
+from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name  # noqa: E402
 from smartcity.orchestrate.quality import GlueQualityRunner, client_token  # noqa: E402
 from smartcity.orchestrate.service import Orchestrator  # noqa: E402
 from smartcity.quality.local_runner import LocalQualityRunner  # noqa: E402
@@ -109,7 +109,7 @@ def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
             BillingMode="PAY_PER_REQUEST",
         )
         glue = boto3.client("glue", region_name=REGION)
-        for table in LAKE_TABLES:
+        for table in TABLE_PATHS:
             glue.create_crawler(
                 Name=crawler_name(PREFIX, table),
                 Role="crawler-role",

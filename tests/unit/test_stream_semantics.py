@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import types as T
 
-from smartcity.config import Settings, Stream
+from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.earth import EARTH_RADIUS_KM
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import (
     STATE_KINDS,
     JudgedCounts,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.stepid import StepId
 
@@ -24,7 +24,7 @@ def _files(root: Path, table: str) -> list[Path]:
 
 def test_two_rounds_are_recorded_before_they_move_and_a_replay_removes_both(spark, tmp_path):
     lake, checkpoint = tmp_path / "lake", tmp_path / "checkpoint"
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     commit = StepCommit(fs, lake.as_uri(), checkpoint.as_uri(), step=StepId(2))
     commit.begin()
     raw = spark.createDataFrame(

@@ -1,9 +1,10 @@
 """The step's publish protocol on S3 (moto's S3 API through S3A), where a rename is a COPY then a DELETE.
 
-A reader that lists a table's files (the query engine, the crawler, the loader: ``smartcity.catalog.lake``)
-probes the bucket after every operation of the publish, including a crash between a rename's COPY and its
-DELETE: it must never see a row twice nor any name but a published one, and the step's replay must leave
-every row exactly once. The S3 request count the job reports is checked against moto's own request log.
+A reader that lists a table's files (the query engine, the crawler, the loader:
+``smartcity.catalog.lake_files``) probes the bucket after every operation of the publish, including a crash
+between a rename's COPY and its DELETE: it must never see a row twice nor any name but a published one, and
+the step's replay must leave every row exactly once. The S3 request count the job reports is checked against
+moto's own request log.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from smartcity.catalog.exclusions import is_excluded
-from smartcity.catalog.lake import open_lake
+from smartcity.catalog.lake_files import open_lake_files
 from smartcity.config import Settings
 from smartcity.local import s3
 from smartcity.local.process import free_port
-from smartcity.stream.lakefs import LakeFS
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.stepid import StepId
 
@@ -89,7 +90,7 @@ def _frames(spark):
 
 def _visible(settings: Settings) -> dict[str, list[int]]:
     """Per table, the ``n`` of every row a listing reader sees; asserts it sees only published names."""
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     seen: dict[str, list[int]] = {}
     for table in TABLES:
         files = [f for f in lake.list_files(lake.fs_path(table)) if not is_excluded(f.relative)]
@@ -115,7 +116,7 @@ class Crash(Exception):
     """The job died here."""
 
 
-class ProbedFS(LakeFS):
+class ProbedFS(HadoopFS):
     """The job's filesystem, with a reader probing the lake after every rename; the ``crash_at``-th
     rename stops after S3's COPY, before its DELETE (both keys exist), and the job dies there."""
 
@@ -188,7 +189,7 @@ def test_a_crash_between_copy_and_delete_and_the_replay_never_show_a_row_twice(s
 def test_store_requests_count_every_request_moto_answers(spark, moto_s3):
     settings, log = moto_s3
     _clear(settings)
-    fs = LakeFS(spark)
+    fs = HadoopFS(spark)
     commit = StepCommit(fs, settings.lake_uri, settings.checkpoint_uri, StepId(8))
     commit.begin()
     commit.stage_all(_frames(spark))

@@ -22,7 +22,7 @@ S3A_REQUEST_COUNTER = "store_io_request"
 OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
-class LakeFS:
+class HadoopFS:
     """Thin wrapper over ``org.apache.hadoop.fs.FileSystem`` for the few operations the job needs."""
 
     def __init__(self, spark: SparkSession) -> None:

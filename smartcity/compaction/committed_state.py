@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pyarrow.fs as pafs
 
-from smartcity.stream.store import StateVersion
-
-# Where the job commits a step (smartcity.stream.store): <checkpoint>/enrichment/versions/<step>.json.
-VERSIONS_DIR = "enrichment/versions"
+from smartcity.stream.enrichment_state import VERSIONS_DIR, StateVersion
 
 
 def committed_version(fs: pafs.FileSystem, checkpoint_root: str) -> StateVersion | None:

@@ -134,7 +134,7 @@ class LoadRecord:
         return self.req_gen > self.done_gen
 
 
-class StateStore:
+class CoordinationTable:
     """The coordination table through the low-level DynamoDB client (moto locally, DynamoDB in AWS)."""
 
     def __init__(self, dynamodb: Any, table: str, ttl_days: int = 14) -> None:
@@ -151,27 +151,32 @@ class StateStore:
         done already, so duplicate deliveries and further files of a known partition cost no crawl.
         Raises ``MarkerKeyTooLong`` before any write when the partition path cannot be a marker key.
         """
-        pk = marker_key("part", table, partition)
+        item = {
+            "pk": {"S": marker_key("part", table, partition)},
+            "crawler": {"S": crawler},
+            "first_seen": _n(now),
+            "expires_at": _n(int(now) + self._ttl_s),
+        }
+        return self._put_new_and_count(item, f"crawler#{crawler}", "dirty_gen")
+
+    def _put_new_and_count(self, item: dict[str, Any], counter_pk: str, counter: str) -> bool:
+        """Put ``item`` unless its key exists and add one to ``counter`` of ``counter_pk``, in one
+        transaction; False (nothing written) when the item was already there."""
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
                             "TableName": self.table,
-                            "Item": {
-                                "pk": {"S": pk},
-                                "crawler": {"S": crawler},
-                                "first_seen": _n(now),
-                                "expires_at": _n(int(now) + self._ttl_s),
-                            },
+                            "Item": item,
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Update": {
                             "TableName": self.table,
-                            "Key": {"pk": {"S": f"crawler#{crawler}"}},
-                            "UpdateExpression": "ADD dirty_gen :one",
+                            "Key": {"pk": {"S": counter_pk}},
+                            "UpdateExpression": f"ADD {counter} :one",
                             "ExpressionAttributeValues": {":one": _n(1)},
                         }
                     },
@@ -286,34 +291,9 @@ class StateStore:
 
     def request_load(self, job: str, event_id: str, now: float) -> bool:
         """Owe the load job one run for this (deduplicated) trigger event; False for a duplicate."""
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "pk": {"S": marker_key("seen", "loadreq", event_id)},
-                                "expires_at": _n(int(now) + self._ttl_s),
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": {"pk": {"S": f"load#{job}"}},
-                            "UpdateExpression": "ADD req_gen :one",
-                            "ExpressionAttributeValues": {":one": _n(1)},
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        pk = marker_key("seen", "loadreq", event_id)
+        item = {"pk": {"S": pk}, "expires_at": _n(int(now) + self._ttl_s)}
+        return self._put_new_and_count(item, f"load#{job}", "req_gen")
 
     def load(self, job: str) -> LoadRecord:
         item = self._get(f"load#{job}")

@@ -6,7 +6,7 @@ and ``quarantine/`` under the lake prefix, Hive partitions below. Spark's own bo
 
 The table folders and the crawler names come from ``smartcity.lake_layout``. The skip rule is Athena's
 hidden-file rule, stated here without ``smartcity.catalog`` (pyarrow, which the Lambda layer does not carry);
-``tests/unit/test_orchestrate_lake.py`` proves it agrees with the crawler exclusions.
+``tests/unit/test_orchestrate_lake_keys.py`` proves it agrees with the crawler exclusions.
 Checkpoints live outside the table prefixes and are ignored because they match no table.
 """
 
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartcity.lake_layout import TABLE_PATHS as LAKE_TABLES
-from smartcity.lake_layout import crawler_name
+from smartcity.lake_layout import TABLE_PATHS, crawler_name
 
-__all__ = ["LAKE_TABLES", "LakeObject", "classify_key", "crawler_name", "is_not_data"]
+__all__ = ["TABLE_PATHS", "LakeObject", "classify_key", "crawler_name", "is_not_data"]
 
 
 def is_not_data(relative_path: str) -> bool:
@@ -45,7 +44,7 @@ def classify_key(key: str, lake_prefix: str) -> LakeObject | None:
     if not key.startswith(lake_prefix) or key.endswith("/"):
         return None
     rest = key[len(lake_prefix) :]
-    for table in LAKE_TABLES:
+    for table in TABLE_PATHS:
         root = table + "/"
         if rest.startswith(root):
             relative = rest[len(root) :]

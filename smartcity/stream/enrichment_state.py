@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from smartcity.stream.lakefs import LakeFS, join_uri
-from smartcity.stream.step import EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, WatermarkClock
+from smartcity.stream.hadoop_fs import HadoopFS, join_uri
+from smartcity.stream.step import EPOCH, EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, WatermarkClock
 from smartcity.stream.stepid import StepId
 
 KEEP_VERSIONS = 3
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The state's folder under the checkpoint URI, and its versions' folder (read by compaction too).
+STATE_DIR = "enrichment"
+VERSIONS_DIR = f"{STATE_DIR}/versions"
 
 
 @dataclass(frozen=True)
@@ -93,17 +95,20 @@ class WrittenSegment:
     newest: dict[str, datetime]
 
 
-class StateStore:
-    def __init__(self, spark: SparkSession, fs: LakeFS, checkpoint_uri: str, schema: T.StructType) -> None:
+class EnrichmentStateStore:
+    """The streaming job's event-time state (the rows enrichment still needs) under the checkpoint URI."""
+
+    def __init__(self, spark: SparkSession, fs: HadoopFS, checkpoint_uri: str, schema: T.StructType) -> None:
         self.spark = spark
         self.fs = fs
-        self.root = join_uri(checkpoint_uri, "enrichment")
+        self.root = join_uri(checkpoint_uri, STATE_DIR)
+        self._versions = join_uri(checkpoint_uri, VERSIONS_DIR)
         self.schema = schema  # smartcity.stream.step.state_schema, ``kind`` first
         self._row_schema = T.StructType([f for f in schema.fields if f.name != "kind"])
         self._empty_uri = join_uri(self.root, "empty")
 
     def _version_uri(self, step: StepId) -> str:
-        return join_uri(self.root, "versions", f"{step.key}.json")
+        return join_uri(self._versions, f"{step.key}.json")
 
     def _segment_uri(self, step_key: str, kind: str | None = None) -> str:
         parts = ["segments", step_key] + ([f"kind={kind}"] if kind else [])
@@ -113,7 +118,7 @@ class StateStore:
         """The committed steps whose versions are kept, in order."""
         return sorted(
             StepId.from_key(n.removesuffix(".json"))
-            for n in self.fs.list_names(join_uri(self.root, "versions"))
+            for n in self.fs.list_names(self._versions)
             if n.endswith(".json") and n[0].isdigit()
         )
 

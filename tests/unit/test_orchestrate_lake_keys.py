@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from smartcity.catalog.exclusions import is_excluded, is_hidden
-from smartcity.orchestrate.lake import classify_key, crawler_name, is_not_data
+from smartcity.orchestrate.lake_keys import classify_key, crawler_name, is_not_data
 
 pytestmark = pytest.mark.unit
 

@@ -26,8 +26,8 @@ class LakeFile:
     fs_path: str
 
 
-class Lake:
-    """Read-only view of the lake rooted at ``settings.lake_uri``."""
+class LakeFiles:
+    """The lake rooted at ``settings.lake_uri`` as a read-only file tree: list files, map paths and URIs."""
 
     def __init__(self, fs: pafs.FileSystem, root: str, uri_root: str) -> None:
         self.fs = fs
@@ -70,12 +70,12 @@ class Lake:
         ]
 
 
-def open_lake(settings: Settings) -> Lake:
+def open_lake_files(settings: Settings) -> LakeFiles:
     """The lake of ``settings``: a local folder for ``file://`` URIs, S3 (or moto's S3) for ``s3://``."""
     uri = settings.lake_uri
     parsed = urlparse(uri)
     if parsed.scheme == "file":
-        return Lake(pafs.LocalFileSystem(), unquote(parsed.path), uri)
+        return LakeFiles(pafs.LocalFileSystem(), unquote(parsed.path), uri)
     if parsed.scheme in ("s3", "s3a"):
         kwargs: dict[str, object] = {"region": settings.aws_region}
         if settings.aws_endpoint_url:
@@ -86,5 +86,5 @@ def open_lake(settings: Settings) -> Lake:
             kwargs["access_key"] = boto["aws_access_key_id"]
             kwargs["secret_key"] = boto["aws_secret_access_key"]
         fs = pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
-        return Lake(fs, f"{parsed.netloc}{parsed.path}", f"s3://{parsed.netloc}{parsed.path}")
+        return LakeFiles(fs, f"{parsed.netloc}{parsed.path}", f"s3://{parsed.netloc}{parsed.path}")
     raise UsageError(f"unsupported lake URI {uri!r} (expected file:// or s3://)")

@@ -29,7 +29,7 @@ class LakeReader(Protocol):
         ...
 
 
-class LocalLake:
+class LocalLakeReader:
     """A lake in a local folder (``file://`` URI)."""
 
     def __init__(self, root: Path) -> None:
@@ -56,7 +56,7 @@ class LocalLake:
         return sorted(k for k in keys if k > start_after)
 
 
-class S3Lake:
+class S3LakeReader:
     """A lake under ``s3://bucket/prefix`` read through boto3 with the caller's credentials."""
 
     def __init__(self, client: Any, bucket: str, prefix: str) -> None:
@@ -89,15 +89,15 @@ class S3Lake:
         return sorted(out)
 
 
-def open_lake(lake_uri: str, s3_client: Any | None = None) -> LakeReader:
+def open_lake_reader(lake_uri: str, s3_client: Any | None = None) -> LakeReader:
     """The reader for a ``file://`` or ``s3://`` lake URI (``s3_client``: a boto3 S3 client)."""
     parsed = urlparse(lake_uri)
     if parsed.scheme == "file":
-        return LocalLake(Path(parsed.path))
+        return LocalLakeReader(Path(parsed.path))
     if parsed.scheme in ("s3", "s3a"):
         if s3_client is None:
             import boto3
 
             s3_client = boto3.client("s3")
-        return S3Lake(s3_client, parsed.netloc, parsed.path)
+        return S3LakeReader(s3_client, parsed.netloc, parsed.path)
     raise UsageError(f"lake URI {lake_uri!r}: the dashboard reads file:// or s3:// lakes")
