@@ -41,7 +41,6 @@ from smartcity.dashboard.feeds import SnapshotFeed
 from smartcity.dashboard.lake_reader import LocalLakeReader
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import WatermarkClock
 
 TARGET_S = 1.0

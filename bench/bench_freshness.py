@@ -4,8 +4,8 @@ The job's real steps (``StreamJob.run_step``: judge, raw and quarantine, state, 
 commit, metrics) run back to back in one local[2] Spark session, each on one trigger interval of the
 simulator's city (``--vehicles``, every fault at the simulator's default rate) handed to the step as the
 rows Kafka would (no broker: the figures are the job's and the dashboard's, not Kafka's). Beside them,
-two threads read the lake through the dashboard's own data layer (``SnapshotFeed`` over ``LocalLake``) as
-the page would:
+two threads read the lake through the dashboard's own data layer (``SnapshotFeed`` over
+``LocalLakeReader``) as the page would:
 
 * *poll*: every ``--poll`` seconds (the map's default poll interval), as the city fragment does now;
 * *baseline*: every ``--refresh`` seconds (the old default refresh interval), as the city fragment did
@@ -39,7 +39,7 @@ from pyspark.sql import DataFrame, SparkSession
 from smartcity.config import Settings
 from smartcity.dashboard.context import DEFAULT_POLL_S
 from smartcity.dashboard.feeds import SnapshotFeed
-from smartcity.dashboard.lake import LocalLake
+from smartcity.dashboard.lake_reader import LocalLakeReader
 from smartcity.local.stack import private_stack_settings
 from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
@@ -49,7 +49,6 @@ from smartcity.simulate.world import WorldParams
 from smartcity.stream.job import StreamJob
 from smartcity.stream.live import snapshot_uri
 from smartcity.stream.metrics import metrics_uri
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.stepid import StepId
 
@@ -68,7 +67,7 @@ class Reader:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        feed = SnapshotFeed(LocalLake(self.lake))
+        feed = SnapshotFeed(LocalLakeReader(self.lake))
         while not self.stop.wait(self.every_s):
             snap = feed.read().snapshot
             if snap is not None and snap.step not in self.seen:
@@ -127,7 +126,7 @@ def main() -> int:
         from smartcity.spark import local_session
 
         settings = private_stack_settings(home)
-        cfg = StreamSettings.from_settings(settings, trigger_interval_s=a.trigger)
+        cfg = settings.stream.with_overrides(trigger_interval_s=a.trigger)
         slices = city_slices(settings, a.vehicles, a.steps, a.trigger)
         spark = local_session("smartcity-bench-freshness", shuffle_partitions=cfg.shuffle_partitions)
         job = StreamJob(spark, settings, cfg)

@@ -15,8 +15,7 @@ from typing import Any
 
 from smartcity.compaction.plan import DEFAULT_GRACE_MINUTES, DEFAULT_TARGET_MB
 from smartcity.compaction.s3_run import compact_catalog_lake, open_compactor
-from smartcity.config import Settings
-from smartcity.stream.settings import StreamSettings
+from smartcity.config import Settings, StreamSettings
 
 _DEFAULTS = StreamSettings()
 REQUIRED = ["JOB_NAME", "lake_uri", "checkpoint_uri", "catalog_database", "aws_region"]

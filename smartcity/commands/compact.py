@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from smartcity.commands._common import add_stack_options, settings_from
 from smartcity.compaction.plan import DEFAULT_GRACE_MINUTES, DEFAULT_TARGET_MB
-from smartcity.config import Settings
+from smartcity.config import Settings, StreamSettings
 from smartcity.errors import UsageError
 
 _DEFAULTS = StreamSettings()

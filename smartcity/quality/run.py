@@ -37,9 +37,9 @@ def evaluate_tables(
     """Evaluate each table folder's rules on the lake at ``now`` (the clock when not given)."""
     # Imported here, not at the top: DuckDB and the lake readers are slow to import, and the CLI's
     # argument parser needs only ``table_names``.
-    from smartcity.catalog.lake import open_lake
+    from smartcity.catalog.lake_files import open_lake_files
     from smartcity.quality.local import evaluate_dataset, now_utc, table_dataset
 
-    lake = open_lake(settings)
+    lake = open_lake_files(settings)
     when = now or now_utc()
     return [evaluate_dataset(table_dataset(lake, t), t, when) for t in tables]

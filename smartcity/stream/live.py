@@ -4,7 +4,7 @@ Each step publishes ``<lake>/_live/snapshot.json`` as soon as its new state rows
 enrichment and the commit, so the map does not wait for them): every vehicle's latest position and
 speed with its enrichment at that instant (the weather of its cell, the nearest active incident within the
 radius, by the job's own look-up rules), the active incidents, the latest weather per grid cell, every
-traffic camera's latest report, and the step's clock. The object is replaced whole (``LakeFS.write_text``
+traffic camera's latest report, and the step's clock. The object is replaced whole (``HadoopFS.write_text``
 writes a temporary name then moves it: a reader sees the old snapshot or the new, never a prefix).
 
 Cost per step: one Spark job (:func:`live_rows`: the step's new vehicle rows and traffic files reduced to
@@ -41,10 +41,8 @@ from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.step import StepPlan, WatermarkClock
-from smartcity.stream.store import WrittenSegment
 
 log = logging.getLogger("smartcity.stream")
 _CAMERA_COLUMNS = ("id", "camera_id", "event_time", "latitude", "longitude")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from smartcity.config import Settings
-from smartcity.stream.settings import StreamSettings
+from smartcity.config import Settings, StreamSettings
 
 # The rows Spark's Kafka source hands ``foreachBatch`` (what a step is given without a broker, in benches
 # and tests).

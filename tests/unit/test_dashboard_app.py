@@ -18,7 +18,6 @@ from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import WatermarkClock
 
 pytestmark = pytest.mark.unit

@@ -114,7 +114,7 @@ class World:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        for table in LAKE_TABLES:
+        for table in TABLE_PATHS:
             self.glue.create_crawler(
                 Name=crawler_name(PREFIX, table),
                 Role="crawler-role",
@@ -132,7 +132,7 @@ class World:
         """Back to the built state: no state records, crawls, job runs, alerts or buckets, and handler
         dependencies rebuilt from the environment (a test may change it)."""
         self.ddb.delete_table(TableName=TABLE)
-        for table in LAKE_TABLES:
+        for table in TABLE_PATHS:
             self.glue.delete_crawler(Name=crawler_name(PREFIX, table))
         self.glue.delete_job(JobName=LOAD_JOB)
         for bucket in self.s3.list_buckets()["Buckets"]:
@@ -182,7 +182,7 @@ class World:
         return self.glue_state.handler(ev, Context())
 
     def crawl_record(self, table: str) -> CrawlRecord:
-        return StateStore(self.ddb, TABLE).crawl(crawler_name(PREFIX, table))
+        return CoordinationTable(self.ddb, TABLE).crawl(crawler_name(PREFIX, table))
 
     def load_finished(self, run_id: str, state: str = "SUCCEEDED") -> dict[str, Any]:
         ev = event("job-load-succeeded.json", jobRunId=run_id, state=state)

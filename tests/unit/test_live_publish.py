@@ -19,11 +19,11 @@ from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.sinks import MemorySink
 from smartcity.simulate.world import WorldParams
+from smartcity.stream.enrichment_state import WrittenSegment
+from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.job import StreamJob
-from smartcity.stream.lakefs import LakeFS
 from smartcity.stream.live import publish_live, snapshot_uri
 from smartcity.stream.metrics import metrics_uri
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
 from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
@@ -203,7 +203,7 @@ def test_published_before_the_commit_and_a_replay_publishes_the_same_snapshot(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = private_stack_settings(tmp_path)
-    job = StreamJob(spark, settings, StreamSettings.from_settings(settings))
+    job = StreamJob(spark, settings, settings.stream)
     batch = _city_batch(spark, settings.topics.all())
     step = StepId(0)
 

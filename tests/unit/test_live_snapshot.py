@@ -18,7 +18,6 @@ from smartcity.stream.live import (
     build_snapshot,
     cell_center,
 )
-from smartcity.stream.settings import StreamSettings
 from smartcity.stream.step import WatermarkClock
 
 pytestmark = pytest.mark.unit
