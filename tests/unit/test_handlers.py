@@ -92,7 +92,7 @@ class World:
     """moto's AWS with the stack's resources, and the handlers wired to it.
 
     Built once per module (boto3 clients and the handlers' modules take most of a test's time to make);
-    ``reset`` returns it to the freshly built state before each test.
+    each test gets the resources fresh (``begin``) and they go when it ends (``end``).
     """
 
     def __init__(self, alert_queue: str) -> None:
@@ -128,9 +128,17 @@ class World:
             Command={"Name": "glueetl", "ScriptLocation": f"s3://{BUCKET}/artifacts/job.py"},
         )
 
-    def reset(self) -> None:
-        """Back to the built state: no state records, crawls, job runs, alerts or buckets, and handler
-        dependencies rebuilt from the environment (a test may change it)."""
+    def begin(self) -> None:
+        """A test's fresh start: the stack's resources, handler dependencies rebuilt from the environment
+        (a test may change it)."""
+        self.create_resources()
+        for cached in (self.new_files._crawls, self.glue_state._orchestrator, self.alerts._deps):
+            cached.cache_clear()
+        self.last_end = 0
+
+    def end(self) -> None:
+        """Remove what a test made (state records, crawls, job runs, alerts, buckets) with the resources, so
+        the next test, or a test of this module with its own moto, starts from nothing."""
         self.ddb.delete_table(TableName=TABLE)
         for table in TABLE_PATHS:
             self.glue.delete_crawler(Name=crawler_name(PREFIX, table))
@@ -141,10 +149,6 @@ class World:
             self.s3.delete_bucket(Bucket=bucket["Name"])
         while self.alert_messages():  # PurgeQueue is allowed once a minute
             pass
-        self.create_resources()
-        for cached in (self.new_files._crawls, self.glue_state._orchestrator, self.alerts._deps):
-            cached.cache_clear()
-        self.last_end = 0
 
     def crawls(self, table: str) -> int:
         return len(glue_backends[DEFAULT_ACCOUNT_ID][REGION].crawlers[crawler_name(PREFIX, table)].crawls)
@@ -241,17 +245,16 @@ def built_world() -> Iterator[World]:
                 Attributes={"RawMessageDelivery": "false"},
             )
             env.setenv("ALERT_TOPIC_ARN", topic)
-            w = World(queue)
-            w.create_resources()
-            yield w
+            yield World(queue)
         state_manager.unset_transition("glue::crawl")
         state_manager.unset_transition("glue::job_run")
 
 
 @pytest.fixture
-def world(built_world: World) -> World:
-    built_world.reset()
-    return built_world
+def world(built_world: World) -> Iterator[World]:
+    built_world.begin()
+    yield built_world
+    built_world.end()
 
 
 # -- new lake files ------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from smartcity.orchestrate.quality import GlueQualityRunner, client_token  # noq
 from smartcity.orchestrate.service import Orchestrator  # noqa: E402
 from smartcity.quality.local_runner import LocalQualityRunner  # noqa: E402
 from smartcity.quality.names import ruleset_name  # noqa: E402
-from tests.unit.test_handlers import Context, World, _emf, event_file, world  # noqa: E402, F401
+from tests.unit.test_handlers import Context, World, _emf, built_world, event_file, world  # noqa: E402, F401
 from tests.unit.test_quality_cli import lake_rows  # noqa: E402
 
 pytestmark = pytest.mark.unit
