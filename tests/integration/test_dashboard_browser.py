@@ -161,7 +161,7 @@ def test_dashboard_in_a_browser_while_the_city_streams(stack, tmp_path: Path) ->
         for snap in matched.values():
             assert snap["cost"]["spark_jobs"] == 1, snap["cost"]  # the snapshot costs the step one Spark job
         (tmp_path / "freshness.json").write_text(json.dumps({"delays_s": delays}))
-        print(f"freshness: map shows a step {min(delays):.2f}-{max(delays):.2f} s after its metrics file")
+        print(f"freshness: map shows a step {min(delays):.2f} to {max(delays):.2f} s after its metrics file")
         _wait(
             lambda: driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDeckGlJsonChart"] canvas'),
             60,
@@ -207,19 +207,17 @@ def _markers(driver) -> tuple[str | None, int]:
 
 def _watch_steps(driver, metrics_dir: Path, snapshot_file: Path) -> tuple[list[float], dict[str, dict]]:
     """Watch the map until it has shown ``FRESHNESS_STEPS`` steps and its vehicles were compared with the
-    snapshot it showed. Returns each shown step's delay after its metrics file (the job's output), and
-    per step the snapshots whose vehicles were compared (markers = distinct vehicles)."""
-    delays: list[float] = []
+    snapshot it showed. Returns each shown step's delay after its metrics file (the job's output; negative
+    when the map showed the step before the step's end wrote it), and per step the snapshots whose
+    vehicles were compared (markers = distinct vehicles)."""
+    seen: dict[str, float] = {}
     matched: dict[str, dict] = {}
-    shown = None
     deadline = time.monotonic() + FRESHNESS_WINDOW_S
-    while len(delays) < FRESHNESS_STEPS or not matched:
-        assert time.monotonic() < deadline, f"{len(delays)} steps shown in {FRESHNESS_WINDOW_S} s"
+    while len(seen) < FRESHNESS_STEPS or not matched:
+        assert time.monotonic() < deadline, f"{len(seen)} steps shown in {FRESHNESS_WINDOW_S} s"
         step, count = _markers(driver)
-        if step and step != shown:
-            seen_at = time.time()
-            delays.append(seen_at - (metrics_dir / f"step-{step}.json").stat().st_mtime)
-            shown = step
+        if step and step not in seen:
+            seen[step] = time.time()
         try:
             snap = json.loads(snapshot_file.read_text())
         except (FileNotFoundError, ValueError):  # not published yet, or being replaced this instant
@@ -229,7 +227,9 @@ def _watch_steps(driver, metrics_dir: Path, snapshot_file: Path) -> tuple[list[f
             assert count == len(set(snap["vehicles"]["device_id"])), (count, step)
             matched[step] = snap
         time.sleep(0.25)
-    return delays, matched
+    files = {step: metrics_dir / f"step-{step}.json" for step in seen}
+    _wait(lambda: all(f.exists() for f in files.values()), FRESHNESS_WINDOW_S, "the shown steps' metrics")
+    return [at - files[step].stat().st_mtime for step, at in seen.items()], matched
 
 
 def _get(driver, url: str) -> bool:
