@@ -47,6 +47,12 @@ def _listening(env: dict[str, str]) -> list[int]:
     ]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A non-interactive shell starts its background jobs with SIGINT ignored (a CI runner under
+    ``nohup ... &`` is one), and the ignore is inherited; a terminal's foreground job has the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _processes_under(home: Path) -> list[psutil.Process]:
     """Every live process whose command line names the demo's state directory."""
     out = []
@@ -137,6 +143,7 @@ def test_ctrl_c_stops_every_process_the_demo_started(home: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list((home / "logs").glob("*-demo-*/stream-live.out")):
@@ -144,7 +151,12 @@ def test_ctrl_c_stops_every_process_the_demo_started(home: Path) -> None:
     assert list((home / "logs").glob("*-demo-*/stream-live.out")), "the demo never started its streaming job"
     time.sleep(5)
     proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=180)
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        pytest.fail(f"the demo did not stop within 180 s of Ctrl-C:\n{output[-3000:]}")
     assert proc.returncode != 0
     assert "data kept for exploration" in output
     assert "Traceback" not in output
