@@ -46,13 +46,18 @@ setup: $(VENV)/.installed $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
 demo: setup
 	$(BIN)/smartcity demo
 
+# Tests run with Python's bytecode cache on, even where the environment turns it off
+# (PYTHONDONTWRITEBYTECODE): otherwise every CLI, stream and Spark worker process a test starts compiles
+# its imports from source again, and pytest rewrites every test module again (docs/testing.md).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The markers are registered in pyproject.toml; tests/conftest.py fails this run if a test starts a JVM or
 # PostgreSQL without saying so.
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not (spark or postgres or stack or jvm or iac)"
+	SMARTCITY_FUZZ_PROFILE=fast $(PYTEST) -n auto -m "not (spark or postgres or stack or jvm or iac)"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ from smartcity.stream.stepid import StepId
 pytestmark = pytest.mark.unit
 
 TABLE, CATALOG_TABLE = "raw/vehicle", "raw_vehicle"
-HOURS, FILES_PER_HOUR, ROWS_PER_FILE = 3, 6, 10
+HOURS, FILES_PER_HOUR, ROWS_PER_FILE = 3, 3, 10
 START = datetime(2025, 6, 1, 0, tzinfo=UTC)
 PLAN = {"watermark_delay_s": 20.0, "dedup_horizon_s": 600.0, "target_file_bytes": 128 * 1024 * 1024}
 GRACE = timedelta(minutes=60)
@@ -157,7 +157,9 @@ def test_partitions_move_to_one_file_each_and_readers_never_see_both_or_neither(
     finally:
         stop.set()
         reader.join(60)
-    assert [(o.files_in, o.files_out, o.rows) for o in outcomes] == [(6, 1, 60)] * HOURS
+    assert [(o.files_in, o.files_out, o.rows) for o in outcomes] == [
+        (FILES_PER_HOUR, 1, FILES_PER_HOUR * ROWS_PER_FILE)
+    ] * HOURS
     assert collected == []
     assert seen and set(seen) == {(total, total)}
     assert counts(settings) == (total, total)
@@ -228,7 +230,8 @@ def test_a_run_killed_mid_way_is_finished_by_the_next_one(settings, where):
     assert all(COMPACTED_ROOT in loc for loc in locations(settings).values())
     compacted = lake_keys(settings, COMPACTED_ROOT)
     assert len(compacted) == HOURS and all(
-        k.endswith(f"{StepId(6 * (i + 1)).key}-0.snappy.parquet") for i, k in enumerate(compacted)
+        k.endswith(f"{StepId(FILES_PER_HOUR * (i + 1)).key}-0.snappy.parquet")
+        for i, k in enumerate(compacted)
     )
 
 
@@ -241,7 +244,9 @@ def test_late_files_join_the_next_version_and_a_newcomer_during_a_run_defers_the
     write_file(settings, 0, 100, 10_000, rows=4)
     commit(settings, 100, START + timedelta(hours=HOURS + 1))
     outcomes, _ = compact_catalog_lake(compactor(settings, clock), **PLAN)
-    assert [(o.path, o.files_in, o.rows) for o in outcomes] == [(f"{TABLE}/dt=2025-06-01/hour=00", 2, 64)]
+    assert [(o.path, o.files_in, o.rows) for o in outcomes] == [
+        (f"{TABLE}/dt=2025-06-01/hour=00", 2, FILES_PER_HOUR * ROWS_PER_FILE + 4)
+    ]
     assert counts(settings) == (total + 4, total + 4)
 
     # A file of a step not committed yet waits in its partition: the partition is left as it is.

@@ -7,8 +7,8 @@ in the Python workers. Properties: it never raises; each message is valid (and `
 or rejected with a reason in the contract's ``"<kind>: <field> <detail>"`` form; a reject carries its
 exact original bytes to the quarantine row, a valid message none.
 
-``make test`` runs the ``ci`` profile (500 generated batches); ``SMARTCITY_FUZZ_PROFILE=bench`` or
-``bench/bench_fuzz.py`` run more.
+``make test`` runs the ``ci`` profile (150 generated batches), ``make test-fast`` the ``fast`` one (30);
+``SMARTCITY_FUZZ_PROFILE=bench`` or ``bench/bench_fuzz.py`` run more.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("bench", settings.get_profile("ci"), max_examples=3_000)
+settings.register_profile("fast", settings.get_profile("ci"), max_examples=30)  # `make test-fast`
 PROFILE = settings.get_profile(os.environ.get("SMARTCITY_FUZZ_PROFILE", "ci"))
 
 TOPICS = Settings().topics.all()
