@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 help:
 	@echo "make demo   - run the whole pipeline locally (installs what is missing first)"
 	@echo "make test   - run the test suite (installs what is missing first)"
-	@echo "make test-fast - only the tests that start no JVM, PostgreSQL, stack or IaC tool (under a minute)"
+	@echo "make test-fast - only the tests that start no JVM, PostgreSQL, stack or IaC tool, on every core"
 	@echo "make lint   - ruff"
 	@echo "make bench  - benchmarks (figures and ratios against in-run baselines)"
 
