@@ -9,7 +9,7 @@ from smartcity.errors import UsageError
 
 
 def _load(args: argparse.Namespace) -> int:
-    from smartcity.warehouse.loader import SOURCES, run_load
+    from smartcity.warehouse.load_map import SOURCES
 
     settings = settings_from(args)
     sources = SOURCES
@@ -21,6 +21,8 @@ def _load(args: argparse.Namespace) -> int:
                 f"argument --source: unknown table {', '.join(unknown)} (known: {', '.join(known)})"
             )
         sources = tuple(known[n] for n in args.source)
+    from smartcity.warehouse.loader import run_load
+
     with quiet_libraries(settings, "load"):
         report = run_load(settings, sources=sources)
     print("\n".join(report.lines()))

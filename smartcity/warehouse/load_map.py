@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from smartcity.warehouse import merge, transform
+from smartcity.warehouse import merge
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -28,21 +28,31 @@ class Source:
     primary: merge.Target  # the target whose counts are the source's read/inserted/updated/skipped
 
 
+# The builders import the Spark transforms when they run: the map itself is read by the CLI to check a
+# `--source` name, which must not start by importing pyspark.
 def _from_enriched(df: DataFrame, dedupe: bool) -> dict[merge.Target, DataFrame]:
+    from smartcity.warehouse import transform
+
     facts = transform.vehicle_telemetry(df, dedupe=dedupe)
     return {merge.FACT_VEHICLE_TELEMETRY: facts, merge.DIM_VEHICLE: transform.vehicles(facts)}
 
 
+def _from_emergency(df: DataFrame, _dedupe: bool) -> dict[merge.Target, DataFrame]:
+    from smartcity.warehouse import transform
+
+    return {merge.FACT_INCIDENT: transform.incidents(df)}
+
+
+def _from_weather(df: DataFrame, _dedupe: bool) -> dict[merge.Target, DataFrame]:
+    from smartcity.warehouse import transform
+
+    return {merge.DIM_WEATHER_STATION: transform.weather_stations(df)}
+
+
 SOURCES: tuple[Source, ...] = (
     Source("vehicle_enriched", _from_enriched, merge.FACT_VEHICLE_TELEMETRY),
-    Source(
-        "raw_emergency", lambda df, _: {merge.FACT_INCIDENT: transform.incidents(df)}, merge.FACT_INCIDENT
-    ),
-    Source(
-        "raw_weather",
-        lambda df, _: {merge.DIM_WEATHER_STATION: transform.weather_stations(df)},
-        merge.DIM_WEATHER_STATION,
-    ),
+    Source("raw_emergency", _from_emergency, merge.FACT_INCIDENT),
+    Source("raw_weather", _from_weather, merge.DIM_WEATHER_STATION),
 )
 
 

@@ -87,6 +87,20 @@ def test_building_the_parser_imports_no_heavy_library() -> None:
     assert json.loads(out.stdout) == []
 
 
+def test_an_unknown_load_source_is_refused_before_spark_is_imported() -> None:
+    """A mistyped table name is a usage error from the load map alone, not after seconds of pyspark."""
+    probe = (
+        "import json, sys\n"
+        "import smartcity.cli\n"
+        "code = smartcity.cli.main(['load', '--source', 'no_such_table'])\n"
+        f"print(json.dumps([code, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == [2, []]
+    assert "argument --source: unknown table no_such_table" in out.stderr
+
+
 def test_every_registered_command_is_listed() -> None:
     for command in ("up", "down", "status", "setup", "demo", "simulate", "stream", "query", "warehouse"):
         assert command in _commands()
