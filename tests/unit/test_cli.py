@@ -74,31 +74,32 @@ def test_help_lists_the_stack_commands() -> None:
         assert command in out.stdout
 
 
-def test_building_the_parser_imports_no_heavy_library() -> None:
-    """``--help`` and argument errors answer at once: the libraries a command runs on load when it runs."""
+def _heavy_modules_after(statement: str) -> tuple[object, list[str], str]:
+    """Run ``statement`` (its value is ``result``) in a fresh interpreter after importing the CLI; its
+    result, the heavy modules then loaded, and its stderr."""
     probe = (
         "import json, sys\n"
         "import smartcity.cli\n"
-        "smartcity.cli.build_parser()\n"
-        f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))\n"
+        f"result = {statement}\n"
+        f"print(json.dumps([result, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == []
+    result, heavy = json.loads(out.stdout.splitlines()[-1])
+    return result, heavy, out.stderr
+
+
+def test_building_the_parser_imports_no_heavy_library() -> None:
+    """``--help`` and argument errors answer at once: the libraries a command runs on load when it runs."""
+    _, heavy, _ = _heavy_modules_after("smartcity.cli.build_parser() and None")
+    assert heavy == []
 
 
 def test_an_unknown_load_source_is_refused_before_spark_is_imported() -> None:
     """A mistyped table name is a usage error from the load map alone, not after seconds of pyspark."""
-    probe = (
-        "import json, sys\n"
-        "import smartcity.cli\n"
-        "code = smartcity.cli.main(['load', '--source', 'no_such_table'])\n"
-        f"print(json.dumps([code, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.splitlines()[-1]) == [2, []]
-    assert "argument --source: unknown table no_such_table" in out.stderr
+    code, heavy, stderr = _heavy_modules_after("smartcity.cli.main(['load', '--source', 'no_such_table'])")
+    assert (code, heavy) == (2, [])
+    assert "argument --source: unknown table no_such_table" in stderr
 
 
 def test_every_registered_command_is_listed() -> None:
