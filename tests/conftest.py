@@ -23,22 +23,37 @@ from smartcity.local.stack import LocalStack, private_stack_settings
 pytest_plugins = ["pytester"]
 
 
-# What a test needs beyond Python, as markers (registered in pyproject.toml); `make test-fast` runs the
-# tests that need none of them.
-NEEDS_MARKERS = ("spark", "postgres", "stack", "jvm", "iac")
+# What a test needs beyond Python, as markers (registered in pyproject.toml); `--needs-nothing`
+# (`make test-fast`) runs the tests that need none of them.
+NEEDS_MARKERS = ("spark", "postgres", "stack", "jvm", "moto_server", "iac")
+NEEDS_NOTHING_OPTION = "--needs-nothing"
 # The shared fixtures that start something, and the marker each one implies.
 MARKER_OF_FIXTURE = {"spark": "spark", "stack": "stack", "warehouse_pg": "postgres"}
 # The processes a test without any of NEEDS_MARKERS must never start.
 HEAVY_PROCESS_NAMES = frozenset({"java", "postgres", "initdb", "pg_ctl"})
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        NEEDS_NOTHING_OPTION,
+        action="store_true",
+        help=f"run only the tests that need nothing beyond Python (none of: {', '.join(NEEDS_MARKERS)})",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with what its fixtures start, so `-m` can select by need."""
+    """Mark each test with what its fixtures start, so `-m` can select by need; with `--needs-nothing`,
+    deselect every test that needs something."""
     for item in items:
         for fixture, marker in MARKER_OF_FIXTURE.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)
+    if config.getoption(NEEDS_NOTHING_OPTION):
+        needing = [item for item in items if _needs_something(item)]
+        if needing:
+            config.hook.pytest_deselected(items=needing)
+            items[:] = [item for item in items if not _needs_something(item)]
 
 
 def _needs_something(item: pytest.Item) -> bool:

@@ -7,7 +7,6 @@ committed state version), catalogued by the project's crawler; rows are counted 
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +36,7 @@ from smartcity.stream.enrichment_state import StateVersion
 from smartcity.stream.step import WatermarkClock
 from smartcity.stream.stepid import StepId
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.moto_server]
 
 TABLE, CATALOG_TABLE = "raw/vehicle", "raw_vehicle"
 HOURS, FILES_PER_HOUR, ROWS_PER_FILE = 3, 3, 10
@@ -60,9 +59,9 @@ def moto_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def settings(moto_port) -> Settings:
+def settings(moto_port: int, tmp_path: Path) -> Settings:
     """S3-mode settings with a bucket and a catalog database of the test's own."""
-    home = Path(tempfile.mkdtemp(prefix="smartcity-compact-s3-"))
+    home = tmp_path
     suffix = uuid.uuid4().hex[:10]
     local = {"home": home, "moto_port": moto_port, "data_bucket": f"compact-{suffix}"}
     made = Settings(profile="local", lake="s3", local=local, catalog_database=f"compact_{suffix}")  # type: ignore[arg-type]

@@ -7,13 +7,10 @@ in the Python workers. Properties: it never raises; each message is valid (and `
 or rejected with a reason in the contract's ``"<kind>: <field> <detail>"`` form; a reject carries its
 exact original bytes to the quarantine row, a valid message none.
 
-``make test`` runs the ``ci`` profile (150 generated batches), ``make test-fast`` the ``fast`` one (30);
-``SMARTCITY_FUZZ_PROFILE=bench`` or ``bench/bench_fuzz.py`` run more.
+How many batches hypothesis generates follows the test profile (``tests/sizes.py``).
 """
 
 from __future__ import annotations
-
-import os
 
 import pyarrow as pa
 import pytest
@@ -24,19 +21,16 @@ from smartcity.config import Settings, Stream
 from smartcity.contract import VIOLATION_KINDS, ContractViolation, parse_event
 from smartcity.stream.validate import _judge_batches, _micros
 from tests.hostile_messages import NOW, Hostile, hostile_messages, valid_events
+from tests.sizes import SIZES
 
 pytestmark = pytest.mark.unit
 
-settings.register_profile(
-    "ci",
-    max_examples=150,  # batches of 1-8 messages: about 700 messages
+PROFILE = settings(
+    max_examples=SIZES.fuzz_batches,
     deadline=None,
     database=None,  # nothing written into the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("bench", settings.get_profile("ci"), max_examples=3_000)
-settings.register_profile("fast", settings.get_profile("ci"), max_examples=30)  # `make test-fast`
-PROFILE = settings.get_profile(os.environ.get("SMARTCITY_FUZZ_PROFILE", "ci"))
 
 TOPICS = Settings().topics.all()
 MAX_FUTURE_S = 300.0

@@ -37,6 +37,7 @@ from smartcity.orchestrate.alerts import (  # noqa: E402
 from smartcity.orchestrate.coordination import CoordinationTable, CrawlRecord  # noqa: E402
 from smartcity.orchestrate.events import METRIC_MALFORMED_EVENTS  # noqa: E402
 from smartcity.orchestrate.lake_keys import TABLE_PATHS, crawler_name  # noqa: E402
+from tests.sizes import SIZES  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -315,12 +316,12 @@ def test_duplicate_delivery_starts_one_crawl(world: World) -> None:
     assert world.crawls("raw/vehicle") == 1
 
 
-def test_burst_of_1000_objects_during_a_crawl_needs_exactly_one_more_crawl(world: World) -> None:
+def test_a_burst_of_objects_during_a_crawl_needs_exactly_one_more_crawl(world: World) -> None:
     first = "lake/raw/vehicle/dt=2024-05-01/hour=13/part-00000.parquet"
     assert world.new_files.handler(object_event(first, "e-first"), Context())["started"] == [
         "smartcity-raw-vehicle"
     ]
-    for i in range(1000):  # two new partitions and the known one, plus Spark metadata noise
+    for i in range(SIZES.object_burst):  # two new partitions and the known one, plus Spark metadata noise
         hour = (13, 14, 15)[i % 3]
         key = (
             f"lake/raw/vehicle/_spark_metadata/{i}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEEDS_MARKERS, HeavyProcessWatch
+from tests.conftest import NEEDS_MARKERS, NEEDS_NOTHING_OPTION, HeavyProcessWatch
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +58,6 @@ def test_an_unmarked_test_starting_a_jvm_fails_a_fast_run_naming_it(
             subprocess.run([{str(fake)!r}, "1"], check=True)
         """
     )
-    needs_nothing = f"not ({' or '.join(NEEDS_MARKERS)})"
-    fast = pytester.runpytest_subprocess("-m", needs_nothing, "-p", "no:cacheprovider")
+    fast = pytester.runpytest_subprocess(NEEDS_NOTHING_OPTION, "-p", "no:cacheprovider")
     fast.assert_outcomes(passed=2, errors=1, deselected=1)
     fast.stdout.fnmatch_lines([f"*started a JVM or PostgreSQL: {FAKE} (pid *) during *test_starts_a_jvm"])

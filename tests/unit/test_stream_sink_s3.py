@@ -33,7 +33,7 @@ from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.stepid import StepId
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.moto_server]
 
 TABLES = ("raw/vehicle", "quarantine")
 PUBLISHED_NAME = re.compile(r"part-\d{15}-batch-\d{5}\.snappy\.parquet")
@@ -52,7 +52,7 @@ class RequestLog(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def moto_s3(spark) -> Iterator[tuple[Settings, RequestLog]]:
+def moto_s3(spark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, RequestLog]]:
     """moto's S3 on a free port, a bucket of this module's own, and the shared session's S3A pointed there."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=True)
@@ -60,7 +60,7 @@ def moto_s3(spark) -> Iterator[tuple[Settings, RequestLog]]:
     log = RequestLog()
     logging.getLogger("werkzeug").addHandler(log)
     logging.getLogger("werkzeug").setLevel(logging.INFO)
-    home = Path(tempfile.mkdtemp(prefix="smartcity-sink-s3-"))
+    home = tmp_path_factory.mktemp("sink-s3-home")
     settings = Settings(
         profile="local",
         lake="s3",
