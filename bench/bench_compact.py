@@ -26,8 +26,7 @@ import pyarrow.parquet as pq
 from smartcity.compaction.run import compact_lake
 from smartcity.config import Stream, StreamSettings
 from smartcity.contract import arrow_schema, raw_columns
-from smartcity.stream.enrichment_state import VERSIONS_DIR, StateVersion
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import VERSIONS_DIR, StateVersion, WatermarkClock
 from smartcity.stream.stepid import StepId
 
 HOUR = datetime(2025, 6, 1, 8, tzinfo=UTC)

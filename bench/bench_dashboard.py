@@ -41,7 +41,7 @@ from smartcity.dashboard.feeds import SnapshotFeed
 from smartcity.dashboard.lake_reader import LocalLakeReader
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot, snapshot_uri
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import WatermarkClock
 
 TARGET_S = 1.0
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.fs as pafs
 
-from smartcity.stream.enrichment_state import VERSIONS_DIR, StateVersion
+from smartcity.stream.state_version import VERSIONS_DIR, StateVersion
 
 
 def committed_version(fs: pafs.FileSystem, checkpoint_root: str) -> StateVersion | None:

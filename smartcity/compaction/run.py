@@ -32,7 +32,7 @@ from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_comp
 from smartcity.compaction.swap import exchange
 from smartcity.config import Stream
 from smartcity.lake_layout import ENRICHED_TABLE
-from smartcity.stream.enrichment_state import StateVersion
+from smartcity.stream.state_version import StateVersion
 
 # The tables partitioned by event hour (dt/hour); quarantine is daily by ingest time (see the docs).
 HOURLY_TABLES = (*(f"raw/{s.value}" for s in Stream), ENRICHED_TABLE)

@@ -38,7 +38,7 @@ from smartcity.compaction.merge import write_merged
 from smartcity.compaction.plan import Compaction, DataFile, Partition, plan_compactions
 from smartcity.compaction.run import HOURLY_TABLES, Outcome
 from smartcity.config import Settings
-from smartcity.stream.enrichment_state import StateVersion
+from smartcity.stream.state_version import StateVersion
 
 # Compacted versions live outside every table folder: no crawler target and no S3 event notification of
 # the template covers this prefix, and the leading "_" keeps it out of lake-wide listings.

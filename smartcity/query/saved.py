@@ -10,6 +10,7 @@ whole table takes a time range as Athena execution parameters (``?``), declared 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -48,6 +49,13 @@ def saved_query_names() -> list[str]:
 
 def saved_queries() -> dict[str, SavedQuery]:
     """All saved queries by name, sorted by name."""
+    return dict(_loaded_saved_queries())
+
+
+@functools.cache
+def _loaded_saved_queries() -> dict[str, SavedQuery]:
+    """The saved queries read and checked once per process: the files ship inside the package and do not
+    change while it runs, and checking them parses every query (sqlglot, tens of milliseconds each)."""
     from smartcity.query.params import check_declared, declared_parameters
     from smartcity.query.transpile import parse
 

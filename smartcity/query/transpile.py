@@ -11,6 +11,7 @@ is refused rather than divided as floats.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -63,7 +64,15 @@ class Transpiled:
 
 
 def parse(sql: str) -> exp.Expression:
-    """One Athena SELECT statement (comments allowed); anything else is refused up front."""
+    """One Athena SELECT statement (comments allowed); anything else is refused up front. The tree is the
+    caller's own (a copy): translating a query rewrites its tree in place."""
+    return _parsed(sql).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(sql: str) -> exp.Expression:
+    """Parsing is most of a short query's translation time, and the same queries are translated again and
+    again (the saved queries, a dashboard's refresh); callers get copies, never this tree."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=READ) if s is not None]
     except ParseError as exc:

@@ -11,8 +11,7 @@ kind's cut-off, and their files are deleted only when no kept version lists them
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -20,69 +19,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
-from smartcity.stream.step import EPOCH, EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS, WatermarkClock
+from smartcity.stream.state_version import STATE_DIR, VERSIONS_DIR, StateVersion
+from smartcity.stream.step import EPOCH, EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS
 from smartcity.stream.stepid import StepId
 
 KEEP_VERSIONS = 3
-# The state's folder under the checkpoint URI, and its versions' folder (read by compaction too).
-STATE_DIR = "enrichment"
-VERSIONS_DIR = f"{STATE_DIR}/versions"
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One kind's rows written by one step; ``newest`` is the largest expiry value among them (ISO)."""
-
-    kind: str
-    step: str  # the writing step's key
-    newest: str
-
-    def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "step": self.step, "newest": self.newest}
-
-
-@dataclass
-class StateVersion:
-    """The state as committed by one step."""
-
-    step: StepId
-    clock: WatermarkClock
-    segments: list[Segment] = field(default_factory=list)
-    totals: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "step": self.step.key,
-                "watermark": _iso(self.clock.watermark),
-                "max_event_time": _iso(self.clock.max_event_time),
-                "max_event_time_seen": _iso(self.clock.max_event_time_seen),
-                "segments": [s.to_json() for s in self.segments],
-                "totals": self.totals,
-            },
-            indent=1,
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> StateVersion:
-        d = json.loads(text)
-        return cls(
-            step=StepId.from_key(d["step"]),
-            clock=WatermarkClock(
-                _dt(d["watermark"]), _dt(d["max_event_time"]), _dt(d["max_event_time_seen"])
-            ),
-            segments=[Segment(**s) for s in d["segments"]],
-            totals=dict(d["totals"]),
-        )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)

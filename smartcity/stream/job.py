@@ -27,16 +27,16 @@ from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
 from smartcity.stream.engine import engine_counts
-from smartcity.stream.enrichment_state import EnrichmentStateStore, Segment, StateVersion, WrittenSegment
+from smartcity.stream.enrichment_state import EnrichmentStateStore, WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.live import publish_live
 from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
+from smartcity.stream.state_version import Segment, StateVersion, WatermarkClock
 from smartcity.stream.step import (
     JudgedCounts,
     StepPlan,
-    WatermarkClock,
     batch_tables,
     judged_counts,
     plan_step,

@@ -42,7 +42,8 @@ from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
 from smartcity.stream.sink import StepCommit
-from smartcity.stream.step import StepPlan, WatermarkClock
+from smartcity.stream.state_version import WatermarkClock
+from smartcity.stream.step import StepPlan
 
 log = logging.getLogger("smartcity.stream")
 _CAMERA_COLUMNS = ("id", "camera_id", "event_time", "latitude", "longitude")

@@ -38,6 +38,7 @@ from smartcity.stream.anomalies import VEHICLE_REACH_S, anomalies
 from smartcity.stream.bounds import where_bounded, with_bounds
 from smartcity.stream.enrich import enrich
 from smartcity.stream.sink import TableOutput
+from smartcity.stream.state_version import WatermarkClock
 from smartcity.stream.validate import Validated
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
@@ -82,20 +83,6 @@ _STREAM_OF_KIND = {
     "weather": Stream.WEATHER,
     "emergency": Stream.EMERGENCY,
 }
-
-
-@dataclass(frozen=True)
-class WatermarkClock:
-    """The job's event-time position (None: nothing yet). Aware UTC datetimes.
-
-    ``max_event_time`` drives the watermark (each step's newest capped at its ingest time + the allowed
-    clock lead); ``max_event_time_seen`` is the newest event time accepted at all, which a flush must
-    pass so that every open vehicle event becomes final.
-    """
-
-    watermark: datetime | None = None
-    max_event_time: datetime | None = None
-    max_event_time_seen: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ import pytest
 
 from smartcity.compaction.plan import COMPACTED_PREFIX
 from smartcity.compaction.run import compact_lake
-from smartcity.stream.enrichment_state import StateVersion
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import StateVersion, WatermarkClock
 from smartcity.stream.stepid import StepId
 
 pytestmark = pytest.mark.integration

@@ -30,11 +30,11 @@ from smartcity.anomaly.rules import (
 from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.earth import EARTH_RADIUS_KM
+from smartcity.stream.state_version import WatermarkClock
 from smartcity.stream.step import (
     STATE_KINDS,
     JudgedCounts,
     StreamCounts,
-    WatermarkClock,
     as_utc,
     kind_rows,
     plan_step,

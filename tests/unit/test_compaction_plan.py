@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,3 +102,14 @@ def test_partitions_come_in_path_order_across_tables():
         "raw/gps",
         "raw/vehicle",
     ]
+
+
+def test_compaction_imports_neither_spark_nor_pandas() -> None:
+    """Compaction reads the committed state version (``smartcity.stream.state_version``) without loading
+    the streaming job's Spark code: its command and job start in a fraction of a second."""
+    probe = (
+        "import sys, smartcity.compaction.run, smartcity.compaction.s3_run\n"
+        "print(sorted(m for m in ('pyspark', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -32,8 +32,7 @@ from smartcity.config import Settings
 from smartcity.local import s3
 from smartcity.local.process import free_port
 from smartcity.query.engine import run_query
-from smartcity.stream.enrichment_state import StateVersion
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import StateVersion, WatermarkClock
 from smartcity.stream.stepid import StepId
 
 pytestmark = [pytest.mark.unit, pytest.mark.moto_server]

@@ -12,6 +12,9 @@ How many batches hypothesis generates follows the test profile (``tests/sizes.py
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,7 +37,15 @@ PROFILE = settings(
 
 TOPICS = Settings().topics.all()
 MAX_FUTURE_S = 300.0
-JUDGE = _judge_batches({topic: stream for stream, topic in TOPICS.items()}, _micros(NOW), MAX_FUTURE_S, None)
+
+
+@functools.cache
+def judge() -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The judge's Arrow function over every topic, built once when a test first runs (not at collection:
+    building it imports what pyspark needs for the Arrow schema)."""
+    return _judge_batches(
+        {topic: stream for stream, topic in TOPICS.items()}, _micros(NOW), MAX_FUTURE_S, None
+    )
 
 
 def kafka_batch(messages: list[Hostile]) -> pa.RecordBatch:
@@ -54,7 +65,7 @@ def kafka_batch(messages: list[Hostile]) -> pa.RecordBatch:
 
 def judge_all(messages: list[Hostile]) -> pa.RecordBatch:
     """The streaming judge's verdicts for ``messages`` (raises whatever the judge raises)."""
-    (out,) = list(JUDGE(iter([kafka_batch(messages)])))
+    (out,) = list(judge()(iter([kafka_batch(messages)])))
     return out
 
 

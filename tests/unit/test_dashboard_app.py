@@ -18,7 +18,7 @@ from smartcity.config import StreamSettings
 from smartcity.dashboard import app as app_module
 from smartcity.stream.live import LIVE_SCHEMA, build_snapshot
 from smartcity.stream.metrics import BatchMetrics
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import WatermarkClock
 
 pytestmark = pytest.mark.unit
 

@@ -26,7 +26,8 @@ from smartcity.stream.live import publish_live, snapshot_uri
 from smartcity.stream.metrics import metrics_uri
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
-from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan, WatermarkClock
+from smartcity.stream.state_version import WatermarkClock
+from smartcity.stream.step import STATE_COLUMNS, JudgedCounts, StepPlan
 from smartcity.stream.stepid import StepId
 
 pytestmark = pytest.mark.unit

@@ -18,7 +18,7 @@ from smartcity.stream.live import (
     build_snapshot,
     cell_center,
 )
-from smartcity.stream.step import WatermarkClock
+from smartcity.stream.state_version import WatermarkClock
 
 pytestmark = pytest.mark.unit
 

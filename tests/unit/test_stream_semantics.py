@@ -17,10 +17,10 @@ from pyspark.sql import types as T
 from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.earth import EARTH_RADIUS_KM
+from smartcity.stream.state_version import WatermarkClock
 from smartcity.stream.step import (
     STATE_KINDS,
     JudgedCounts,
-    WatermarkClock,
     batch_tables,
     count_tables,
     judged_counts,
