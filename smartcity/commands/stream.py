@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,12 +69,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(handler=_run)
 
 
+def _refused_everywhere(address: str, timeout_s: float) -> bool:
+    """Whether every ``host:port`` of a bootstrap list refuses a TCP connection: then no broker listens, and
+    waiting for the Kafka client's timeout would only delay the same answer."""
+    for server in address.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return False
+        except ConnectionRefusedError:
+            continue
+        except (OSError, ValueError):  # unresolvable, unreachable or malformed: the Kafka client will say
+            return False
+    return True
+
+
 def require_kafka(settings: Settings, timeout_s: float = KAFKA_CHECK_TIMEOUT_S) -> None:
-    """Fail in seconds, with what to do, when the broker does not answer (instead of retrying for minutes)."""
+    """Fail in seconds, with what to do, when the broker does not answer (instead of retrying for minutes);
+    at once when nothing listens at its address."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     address = settings.kafka.bootstrap_servers
+    if settings.profile == "local":
+        hint = f"is the local stack up? run: {command_line('up', '--home', str(settings.local.state_dir))}"
+    else:
+        hint = "check SMARTCITY_KAFKA__BOOTSTRAP_SERVERS and the network path to the brokers"
+    if _refused_everywhere(address, timeout_s):
+        raise StackError(f"cannot reach Kafka at {address}: connection refused (nothing listens); {hint}")
     conf = {
         "bootstrap.servers": address,
         "socket.timeout.ms": int(timeout_s * 1000),
@@ -83,17 +106,13 @@ def require_kafka(settings: Settings, timeout_s: float = KAFKA_CHECK_TIMEOUT_S) 
         from smartcity.simulate.sinks import kafka_config
 
         conf.update(kafka_config(settings))
-    up = command_line("up", "--home", str(settings.local.state_dir))
     try:
         metadata = AdminClient(conf).list_topics(timeout=timeout_s)
     except KafkaException:
-        if settings.profile == "local":
-            hint = f"is the local stack up? run: {up}"
-        else:
-            hint = "check SMARTCITY_KAFKA__BOOTSTRAP_SERVERS and the network path to the brokers"
         raise StackError(f"cannot reach Kafka at {address} within {timeout_s:g} s; {hint}") from None
     missing = sorted(set(settings.topics.all().values()) - set(metadata.topics))
     if missing:
+        up = command_line("up", "--home", str(settings.local.state_dir))
         raise StackError(f"Kafka at {address} has no topic {', '.join(missing)}; run: {up}")
 
 

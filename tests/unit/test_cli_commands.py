@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,23 @@ def test_a_console_script_is_printed_by_its_full_path(
     script.chmod(0o755)
     monkeypatch.setattr("sys.argv", [str(script), "demo"])
     assert shlex.split(command_line("up", "--home", "/x y")) == [str(script), "up", "--home", "/x y"]
+
+
+def test_a_port_that_listens_but_never_answers_as_kafka_fails_within_the_checks_timeout(
+    tmp_path: Path,
+) -> None:
+    """Something listens (the TCP connection succeeds) but never speaks Kafka: the check waits out its own
+    timeout, not the Kafka client's minutes of retries, and says how long it waited."""
+    from smartcity.commands.stream import require_kafka
+    from smartcity.errors import StackError
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        settings = Settings(profile="local", local={"home": tmp_path / "h", "kafka_port": port})  # type: ignore[arg-type]
+        with pytest.raises(
+            StackError, match=rf"cannot reach Kafka at 127\.0\.0\.1:{port} within 1 s; is the"
+        ):
+            require_kafka(settings, timeout_s=1)
 
 
 def test_the_stream_hint_parses(tmp_path: Path) -> None:
