@@ -19,12 +19,13 @@ class Sizes:
     fuzz_batches: int  # hostile message batches hypothesis generates (1-8 messages each)
     object_burst: int  # S3 object events in the orchestration's burst test
     city_seconds: int  # simulated seconds of city traffic the contract tests judge
+    corpus_stride: int  # the contract's systematic and random corpora: every n-th message is judged
 
 
 PROFILES = {
-    "ci": Sizes(fuzz_batches=150, object_burst=1000, city_seconds=300),
-    "fast": Sizes(fuzz_batches=30, object_burst=200, city_seconds=90),
-    "bench": Sizes(fuzz_batches=3000, object_burst=1000, city_seconds=300),
+    "ci": Sizes(fuzz_batches=150, object_burst=1000, city_seconds=300, corpus_stride=1),
+    "fast": Sizes(fuzz_batches=30, object_burst=200, city_seconds=90, corpus_stride=3),
+    "bench": Sizes(fuzz_batches=3000, object_burst=1000, city_seconds=300, corpus_stride=1),
 }
 
 

@@ -480,7 +480,7 @@ def test_parse_event_judges_the_simulators_messages_as_the_reference_path() -> N
 
 
 def test_parse_event_judges_odd_tokens_in_every_field_as_the_reference_path() -> None:
-    seen = _assert_same_verdicts(_with_str_forms(_token_corpus()))
+    seen = _assert_same_verdicts(_with_str_forms(_token_corpus()[:: SIZES.corpus_stride]))
     assert set(seen) == {"accepted", *VIOLATION_KINDS}
 
 
@@ -494,13 +494,14 @@ def test_parse_event_judges_odd_framings_and_input_types_as_the_reference_path()
 
 
 def test_parse_event_judges_random_byte_edits_as_the_reference_path() -> None:
-    seen = _assert_same_verdicts(_with_str_forms(_mutant_corpus()))
+    seen = _assert_same_verdicts(_with_str_forms(_mutant_corpus()[:: SIZES.corpus_stride]))
     assert seen["accepted"] > 100 and seen["invalid_json"] > 1000
 
 
 def test_parse_event_reads_numbers_as_the_reference_path() -> None:
-    seen = _assert_same_verdicts(_number_corpus())
-    assert seen["accepted"] > 1000
+    corpus = _number_corpus()[:: SIZES.corpus_stride]
+    seen = _assert_same_verdicts(corpus)
+    assert seen["accepted"] > len(corpus) / 3
 
 
 @pytest.fixture(params=[640, 0], ids=["int-digits-640", "int-digits-unlimited"])
