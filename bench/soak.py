@@ -51,6 +51,7 @@ from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.faults import FaultConfig
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.world import WorldParams
+from smartcity.stream.state_version import segment_folder
 
 MB = 1024 * 1024
 _DEFAULTS = StreamSettings()
@@ -104,7 +105,7 @@ def state_size(checkpoint: Path) -> tuple[int, int]:
     version = committed_version(pafs.LocalFileSystem(), str(checkpoint))
     rows = size = 0
     for segment in version.segments if version else []:
-        folder = checkpoint / "enrichment" / "segments" / segment.step / f"kind={segment.kind}"
+        folder = checkpoint / segment_folder(segment.step, segment.kind)
         for f in folder.glob("*.parquet"):
             rows += pq.ParquetFile(f).metadata.num_rows
             size += f.stat().st_size

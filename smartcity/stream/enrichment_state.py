@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
-from smartcity.stream.state_version import STATE_DIR, VERSIONS_DIR, StateVersion
+from smartcity.stream.state_version import SEGMENTS_DIR, STATE_DIR, VERSIONS_DIR, StateVersion, segment_folder
 from smartcity.stream.step import EPOCH, EXPIRY_COLUMN, STATE_COLUMNS, STATE_KINDS
 from smartcity.stream.stepid import StepId
 
@@ -42,6 +42,7 @@ class EnrichmentStateStore:
     def __init__(self, spark: SparkSession, fs: HadoopFS, checkpoint_uri: str, schema: T.StructType) -> None:
         self.spark = spark
         self.fs = fs
+        self.checkpoint_uri = checkpoint_uri
         self.root = join_uri(checkpoint_uri, STATE_DIR)
         self._versions = join_uri(checkpoint_uri, VERSIONS_DIR)
         self.schema = schema  # smartcity.stream.step.state_schema, ``kind`` first
@@ -52,8 +53,7 @@ class EnrichmentStateStore:
         return join_uri(self._versions, f"{step.key}.json")
 
     def _segment_uri(self, step_key: str, kind: str | None = None) -> str:
-        parts = ["segments", step_key] + ([f"kind={kind}"] if kind else [])
-        return join_uri(self.root, *parts)
+        return join_uri(self.checkpoint_uri, segment_folder(step_key, kind))
 
     def steps(self) -> list[StepId]:
         """The committed steps whose versions are kept, in order."""
@@ -136,7 +136,7 @@ class EnrichmentStateStore:
             if text:
                 referenced |= {s.step for s in StateVersion.from_json(text).segments}
         oldest_kept = keep[0].key if keep else ""
-        for name in self.fs.list_names(join_uri(self.root, "segments")):
+        for name in self.fs.list_names(join_uri(self.checkpoint_uri, SEGMENTS_DIR)):
             # Segments of steps newer than every kept version belong to an in-flight step: leave them.
             if name not in referenced and name < oldest_kept:
                 self.fs.delete(self._segment_uri(name))

@@ -12,9 +12,15 @@ from datetime import datetime
 
 from smartcity.stream.stepid import StepId
 
-# The state's folder under the checkpoint URI, and its versions' folder.
+# The state's folder under the checkpoint URI, its versions' folder and its segments' folder.
 STATE_DIR = "enrichment"
 VERSIONS_DIR = f"{STATE_DIR}/versions"
+SEGMENTS_DIR = f"{STATE_DIR}/segments"
+
+
+def segment_folder(step_key: str, kind: str | None = None) -> str:
+    """A step's state segment (of one kind, or of every kind) relative to the checkpoint URI."""
+    return f"{SEGMENTS_DIR}/{step_key}" + (f"/kind={kind}" if kind else "")
 
 
 @dataclass(frozen=True)
