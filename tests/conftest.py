@@ -63,10 +63,10 @@ def _needs_something(item: pytest.Item) -> bool:
 class HeavyProcessWatch:
     """Polls this process's descendants and remembers any JVM or PostgreSQL, with the test that ran.
 
-    A poll scans the process table; a JVM or PostgreSQL lives for seconds, so a few polls a second do.
+    A poll scans the process table; a JVM or PostgreSQL lives for seconds, so two polls a second do.
     """
 
-    def __init__(self, names: frozenset[str] = HEAVY_PROCESS_NAMES, interval_s: float = 0.25) -> None:
+    def __init__(self, names: frozenset[str] = HEAVY_PROCESS_NAMES, interval_s: float = 0.5) -> None:
         self.names = names
         self.interval_s = interval_s
         self.current = "(between tests)"
