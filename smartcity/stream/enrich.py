@@ -28,7 +28,7 @@ from smartcity.contract import (
     enriched_columns,
     spark_schema,
 )
-from smartcity.stream.derived_columns import partition_columns
+from smartcity.stream.derived_columns import partition_columns, typed_null
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
 
 VEHICLE_OWN = ENRICHED_VEHICLE_FIELDS
@@ -57,8 +57,8 @@ def _positions(index: np.ndarray) -> pa.Array:
 
 def _collect_both(weather: DataFrame, incidents: DataFrame) -> tuple[pa.Table, pa.Table]:
     """Two small frames as Arrow tables on the driver, in one Spark job (one frame with both's columns)."""
-    w = weather.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in incidents.schema])
-    i = incidents.select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in weather.schema], "*")
+    w = weather.select("*", *[typed_null(f) for f in incidents.schema])
+    i = incidents.select(*[typed_null(f) for f in weather.schema], "*")
     both = w.withColumn("_weather", F.lit(True)).unionAll(i.withColumn("_weather", F.lit(False)))
     both.sparkSession.sparkContext.setJobDescription("collect weather+incidents")
     rows = both.collect()

@@ -26,6 +26,7 @@ from smartcity.checkpoint_owner import check_owner
 from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
+from smartcity.stream import jvm_handles
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import EnrichmentStateStore, WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
@@ -67,6 +68,7 @@ class StreamJob:
         cloudwatch: Any | None = None,
         job_name: str = "smartcity-streaming",
     ) -> None:
+        jvm_handles.install()  # a step builds thousands of column expressions on the driver
         self.spark = spark
         self.settings = settings
         self.cfg = cfg

@@ -37,6 +37,7 @@ from pyspark.sql import types as T
 
 from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
+from smartcity.stream.derived_columns import as_type, typed_null
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
@@ -95,9 +96,10 @@ def _shaped(df: DataFrame, kind: str, key: str, **columns: Any) -> DataFrame:
             out.append(F.unix_micros("event_time").alias("t_us"))
         elif f.name in columns:
             source = columns[f.name]
-            out.append((F.col(source) if isinstance(source, str) else source).cast(f.dataType).alias(f.name))
+            value = F.col(source) if isinstance(source, str) else source
+            out.append(as_type(value, f.dataType).alias(f.name))
         else:
-            out.append(F.lit(None).cast(f.dataType).alias(f.name))
+            out.append(typed_null(f))
     return df.select(*out)
 
 
@@ -124,10 +126,11 @@ def live_rows(plan: StepPlan, written: WrittenSegment, traffic: DataFrame | None
     """The rows a snapshot is built from, lazily, as one frame in :data:`LIVE_SCHEMA`.
 
     Vehicles: the step's accepted vehicle events; cameras: the step's published traffic rows (both
-    reduced to the latest per key without a shuffle); weather and emergency: every report in the state
-    after the step (their windows' worth; the snapshot needs their history to apply the look-up rules).
+    reduced to the latest per key without a shuffle, in a Python pass over their few partitions);
+    weather and emergency: every report in the state after the step (their windows' worth; the snapshot
+    needs their history to apply the look-up rules), read as they are, without a Python pass.
     """
-    frames = [
+    latest = [
         _shaped(
             written.frames["vehicle"],
             "vehicle",
@@ -139,6 +142,11 @@ def live_rows(plan: StepPlan, written: WrittenSegment, traffic: DataFrame | None
             speed="speed",
         )
     ]
+    if traffic is not None:
+        latest.append(
+            _shaped(traffic, "camera", "camera_id", id="id", latitude="latitude", longitude="longitude")
+        )
+    frames = [_union(latest).mapInArrow(_latest_in_partition, LIVE_SCHEMA)]
     for source in (plan.state["weather"], written.frames["weather"]):
         frames.append(
             _shaped(
@@ -165,14 +173,14 @@ def live_rows(plan: StepPlan, written: WrittenSegment, traffic: DataFrame | None
                 status="status",
             )
         )
-    if traffic is not None:
-        frames.append(
-            _shaped(traffic, "camera", "camera_id", id="id", latitude="latitude", longitude="longitude")
-        )
+    return _union(frames)
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
     union = frames[0]
     for more in frames[1:]:
         union = union.unionByName(more)
-    return union.mapInArrow(_latest_in_partition, LIVE_SCHEMA)
+    return union
 
 
 def collect_rows(rows: DataFrame) -> pd.DataFrame:

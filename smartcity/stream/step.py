@@ -36,6 +36,7 @@ from smartcity.contract import ENRICHED_WEATHER_FIELDS
 from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
 from smartcity.stream.anomalies import VEHICLE_REACH_S, anomalies
 from smartcity.stream.bounds import where_bounded, with_bounds
+from smartcity.stream.derived_columns import typed_null
 from smartcity.stream.enrich import enrich
 from smartcity.stream.sink import TableOutput
 from smartcity.stream.state_version import WatermarkClock
@@ -302,7 +303,7 @@ def _as_state(kind: str, df: DataFrame, schema: T.StructType) -> DataFrame:
         *[
             F.lit(kind).alias("kind")
             if f.name == "kind"
-            else (F.col(f.name) if f.name in present else F.lit(None).cast(f.dataType).alias(f.name))
+            else (F.col(f.name) if f.name in present else typed_null(f))
             for f in schema.fields
         ]
     )
