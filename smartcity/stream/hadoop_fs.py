@@ -26,14 +26,24 @@ class HadoopFS:
     """Thin wrapper over ``org.apache.hadoop.fs.FileSystem`` for the few operations the job needs."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self._jvm: Any = spark.sparkContext._jvm
+        jvm: Any = spark.sparkContext._jvm
         self._conf: Any = spark.sparkContext._jsc.hadoopConfiguration()
+        # The JVM classes, looked up once: each step of a package name is a call into the JVM.
+        self._path_class: Any = jvm.org.apache.hadoop.fs.Path
+        self._io_utils: Any = jvm.org.apache.commons.io.IOUtils
+        # One per scheme and authority, as Hadoop caches them.
+        self._filesystems: dict[tuple[str, str], Any] = {}
 
     def _path(self, uri: str) -> Any:
-        return self._jvm.org.apache.hadoop.fs.Path(uri)
+        return self._path_class(uri)
 
     def _fs(self, uri: str) -> Any:
-        return self._path(uri).getFileSystem(self._conf)
+        parsed = urlparse(uri)
+        key = (parsed.scheme, parsed.netloc)
+        fs = self._filesystems.get(key)
+        if fs is None:
+            fs = self._filesystems[key] = self._path(uri).getFileSystem(self._conf)
+        return fs
 
     def exists(self, uri: str) -> bool:
         return bool(self._fs(uri).exists(self._path(uri)))
@@ -119,13 +129,7 @@ class HadoopFS:
             return None
         stream = fs.open(path)
         try:
-            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
-            lines = []
-            line = reader.readLine()
-            while line is not None:
-                lines.append(line)
-                line = reader.readLine()
-            return "\n".join(lines)
+            return str(self._io_utils.toString(stream, "UTF-8"))
         finally:
             stream.close()
 
