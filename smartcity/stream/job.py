@@ -134,7 +134,7 @@ class StreamJob:
             laps("plan enriched")
             staged = commit.stage_all(
                 [
-                    TableOutput(ENRICHED_TABLE, enriched_rows, ("dt", "hour"), False),
+                    TableOutput(ENRICHED_TABLE, enriched_rows, ("dt", "hour")),
                     TableOutput(ANOMALIES_TABLE, flags, ("dt", "hour"), measures=_per_rule()),
                 ]
             )
