@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 help:
 	@echo "make demo   - run the whole pipeline locally (installs what is missing first)"
 	@echo "make test   - run the test suite (installs what is missing first)"
-	@echo "make test-fast - only the tests that need nothing beyond Python (no JVM, PostgreSQL, stack, moto server or IaC tool), on every core"
+	@echo "make test-fast - the unit tests that need nothing beyond Python (no JVM, PostgreSQL, stack, moto server or IaC tool), on every core"
 	@echo "make lint   - ruff"
 	@echo "make bench  - benchmarks (figures and ratios against in-run baselines)"
 
@@ -57,7 +57,7 @@ test: setup
 # The markers are registered in pyproject.toml; tests/conftest.py fails this run if a test starts a JVM or
 # PostgreSQL without saying so.
 test-fast: $(VENV)/.installed
-	SMARTCITY_TEST_PROFILE=fast $(PYTEST) -n auto --needs-nothing
+	SMARTCITY_TEST_PROFILE=fast $(PYTEST) -n auto --needs-nothing -m unit tests/unit
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -6,13 +6,17 @@ developer's running stack or with each other; teardown stops every process and c
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import psutil
 import pytest
 
@@ -21,6 +25,11 @@ from smartcity.local.process import free_port
 from smartcity.local.stack import LocalStack, private_stack_settings
 
 pytest_plugins = ["pytester"]
+
+# moto's `mock_aws` gives every test a fresh boto3 default session, and each new session's loader reads
+# and parses every service model it needs again (the Glue and DynamoDB models are megabytes of JSON).
+# The tests' sessions share one loader per data path instead: the models are read-only data.
+botocore.session.create_loader = cache(botocore.loaders.create_loader)
 
 
 # What a test needs beyond Python, as markers (registered in pyproject.toml); `--needs-nothing`
@@ -99,7 +108,12 @@ WATCH_KEY = pytest.StashKey[HeavyProcessWatch]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Arm the watch when no selected test needs Spark, PostgreSQL, the stack, a JVM or the IaC tools."""
+    """Arm the watch when no selected test needs Spark, PostgreSQL, the stack, a JVM or the IaC tools.
+
+    The modules collection imported live as long as the run: ``gc.freeze()`` takes them out of every
+    later garbage collection, which otherwise walks all of them again and again.
+    """
+    gc.freeze()
     if session.items and not any(_needs_something(item) for item in session.items):
         session.config.stash[WATCH_KEY] = HeavyProcessWatch().start()
 
@@ -114,6 +128,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         if watch is not None:
             watch.current = "(between tests)"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Hand the frozen objects back to the collector, so the process's exit frees them (native extensions
+    such as DuckDB's report objects still alive at exit as leaks)."""
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session", autouse=True)

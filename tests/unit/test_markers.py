@@ -58,6 +58,6 @@ def test_an_unmarked_test_starting_a_jvm_fails_a_fast_run_naming_it(
             subprocess.run([{str(fake)!r}, "1"], check=True)
         """
     )
-    fast = pytester.runpytest_subprocess(NEEDS_NOTHING_OPTION, "-p", "no:cacheprovider")
+    fast = pytester.runpytest_subprocess(NEEDS_NOTHING_OPTION, "-p", "no:cacheprovider", "-p", "no:anyio")
     fast.assert_outcomes(passed=2, errors=1, deselected=1)
     fast.stdout.fnmatch_lines([f"*started a JVM or PostgreSQL: {FAKE} (pid *) during *test_starts_a_jvm"])
