@@ -28,7 +28,7 @@ from smartcity.contract import (
     enriched_columns,
     spark_schema,
 )
-from smartcity.stream.derived_columns import partition_columns, typed_null
+from smartcity.stream.derived_columns import partition_columns
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents, nearest_gps
 
 VEHICLE_OWN = ENRICHED_VEHICLE_FIELDS
@@ -55,40 +55,15 @@ def _positions(index: np.ndarray) -> pa.Array:
     return pa.array(index, mask=index == NONE)
 
 
-def _collect_both(weather: DataFrame, incidents: DataFrame) -> tuple[pa.Table, pa.Table]:
-    """Two small frames as Arrow tables on the driver, in one Spark job (one frame with both's columns)."""
-    w = weather.select("*", *[typed_null(f) for f in incidents.schema])
-    i = incidents.select(*[typed_null(f) for f in weather.schema], "*")
-    both = w.withColumn("_weather", F.lit(True)).unionAll(i.withColumn("_weather", F.lit(False)))
-    both.sparkSession.sparkContext.setJobDescription("collect weather+incidents")
-    rows = both.collect()
-
-    def table(frame: DataFrame, start: int, is_weather: bool) -> pa.Table:
-        names = frame.columns
-        data = [
-            dict(zip(names, r[start : start + len(names)], strict=True)) for r in rows if r[-1] is is_weather
-        ]
-        return pa.Table.from_pylist(data, schema=to_arrow_schema(frame.schema))
-
-    return table(weather, 0, True), table(incidents, len(weather.columns), False)
+# The columns enrich() needs of the weather and emergency reports it is given (time as epoch microseconds).
+WEATHER_CANDIDATE_COLUMNS = ("t_us", "id", "device_id", "cell_id", *ENRICHED_WEATHER_FIELDS)
+INCIDENT_CANDIDATE_COLUMNS = ("t_us", "incident_id", "type", "status", "latitude", "longitude")
 
 
-def weather_candidates(weather: DataFrame) -> DataFrame:
-    """Weather reports that can match a vehicle (a cell), with their time as microseconds."""
-    return weather.where(F.col("cell_id").isNotNull()).select(
-        F.unix_micros("event_time").alias("t"),
-        "id",
-        "device_id",
-        "cell_id",
-        *ENRICHED_WEATHER_FIELDS,
-    )
-
-
-def incident_candidates(emergency: DataFrame) -> DataFrame:
-    """Emergency reports of every status (a Resolved one ends its incident), time as microseconds."""
-    return emergency.select(
-        F.unix_micros("event_time").alias("i_t"), "incident_id", "type", "status", "latitude", "longitude"
-    )
+def within(rows: pa.Table, first_us: int, last_us: int) -> pa.Table:
+    """The rows whose ``t_us`` lies in ``[first_us, last_us]`` (both edges included)."""
+    t = rows.column("t_us")
+    return rows.filter(pc.and_(pc.greater_equal(t, first_us), pc.less_equal(t, last_us)))
 
 
 def look_up(
@@ -102,10 +77,11 @@ def look_up(
     gps_window_us = int(cfg.gps_window_s * 1_000_000)
     weather_window_us = int(cfg.weather_window_s * 1_000_000)
     emergency_window_us = int(cfg.emergency_window_s * 1_000_000)
-    weather_t = _micros(weather.column("t"))
+    weather = weather.filter(pc.is_valid(weather.column("cell_id")))  # a report without a cell matches none
+    weather_t = _micros(weather.column("t_us"))
     weather_cell = _strings(weather.column("cell_id"))
     weather_id = _strings(weather.column("id"))
-    incident_t = _micros(incidents.column("i_t"))
+    incident_t = _micros(incidents.column("t_us"))
     incident_lat = _doubles(incidents.column("latitude"))
     incident_lon = _doubles(incidents.column("longitude"))
     incident_id = _strings(incidents.column("incident_id"))
@@ -158,7 +134,7 @@ def look_up(
             "gps_time_delta_s": pa.array(delta_s, mask=~has_gps),
             "weather_event_id": weather.column("id").take(wi),
             "weather_station_id": weather.column("device_id").take(wi),
-            "weather_time": weather.column("t").take(wi).cast(output.field("weather_time").type),
+            "weather_time": weather.column("t_us").take(wi).cast(output.field("weather_time").type),
             **{name: weather.column(name).take(wi) for name in ENRICHED_WEATHER_FIELDS},
             "nearest_incident_id": incidents.column("incident_id").take(ei),
             "nearest_incident_type": incidents.column("type").take(ei),
@@ -172,14 +148,16 @@ def look_up(
 
 
 def enrich(
-    vehicles: DataFrame, gps: DataFrame, weather: DataFrame, emergency: DataFrame, cfg: StreamSettings
+    vehicles: DataFrame, gps: DataFrame, weather: pa.Table, incidents: pa.Table, cfg: StreamSettings
 ) -> DataFrame:
     """One row per vehicle event (``vehicles`` must be distinct by ``id``), left-joined with the rules.
 
-    Output: ``enriched_columns()`` in order, then the partition columns ``dt``/``hour`` of the event time.
-    Runs one small job now (the weather and emergency candidates to the driver); the rest is lazy.
+    ``weather`` and ``incidents``: the candidate reports, on the driver (``WEATHER_CANDIDATE_COLUMNS``,
+    ``INCIDENT_CANDIDATE_COLUMNS``; every status, as a Resolved report ends its incident). Output:
+    ``enriched_columns()`` in order, then the partition columns ``dt``/``hour`` of the event time; lazy.
     """
-    weather_rows, incident_rows = _collect_both(weather_candidates(weather), incident_candidates(emergency))
+    weather_rows = weather.select(list(WEATHER_CANDIDATE_COLUMNS))
+    incident_rows = incidents.select(list(INCIDENT_CANDIDATE_COLUMNS))
     v = vehicles.select(F.col("id").alias("event_id"), *VEHICLE_OWN, F.lit(True).alias("_vehicle"))
     fixes = gps.where(F.col("device_id").isNotNull()).select(
         "device_id",

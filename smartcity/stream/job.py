@@ -27,10 +27,11 @@ from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.lake_layout import ANOMALIES_TABLE, ENRICHED_TABLE
 from smartcity.stream import jvm_handles
+from smartcity.stream.collect import collect_together
 from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import EnrichmentStateStore, WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
-from smartcity.stream.live import publish_live
+from smartcity.stream.live import latest_frame, publish_live
 from smartcity.stream.metrics import BatchMetrics, emit
 from smartcity.stream.sink import StepCommit, TableOutput
 from smartcity.stream.source import kafka_options
@@ -127,9 +128,18 @@ class StreamJob:
             laps("plan")
             written = self.store.write(step, plan.segments)
             laps("state")
-            publish_live(self.fs, self.lake, commit, plan, written)
+            # The few rows the driver needs, in one Spark job: the look-ups' weather and emergency
+            # reports and the live snapshot's latest vehicles and cameras.
+            collected = collect_together(
+                {**plan.side_frames(), "latest": latest_frame(self.fs, commit, written)},
+                f"{step.key} collect weather+incidents+latest",
+            )
+            laps("collect")
+            publish_live(self.fs, self.lake, commit, plan, collected)
             laps("live snapshot")
-            enriched_rows = plan.enriched(written.frames["vehicle"])
+            enriched_rows = plan.enriched(
+                written.frames["vehicle"], collected["weather"], collected["emergency"]
+            )
             flags = plan.anomalies(written.frames["vehicle"])
             laps("plan enriched")
             staged = commit.stage_all(

@@ -1,15 +1,18 @@
 """The live snapshot: what the city looks like after a step, as ONE small JSON object the dashboard reads.
 
-Each step publishes ``<lake>/_live/snapshot.json`` as soon as its new state rows are written (before the
-enrichment and the commit, so the map does not wait for them): every vehicle's latest position and
+Each step publishes ``<lake>/_live/snapshot.json`` as soon as its new state rows are written and its rows
+collected (before the enrichment's writes and the commit, so the map does not wait for them): every
+vehicle's latest position and
 speed with its enrichment at that instant (the weather of its cell, the nearest active incident within the
 radius, by the job's own look-up rules), the active incidents, the latest weather per grid cell, every
 traffic camera's latest report, and the step's clock. The object is replaced whole (``HadoopFS.write_text``
 writes a temporary name then moves it: a reader sees the old snapshot or the new, never a prefix).
 
-Cost per step: one Spark job (:func:`live_rows`: the step's new vehicle rows and traffic files reduced to
-the latest per device inside their partitions, plus the weather and emergency state, which are few rows),
-then pure pandas on the driver (:func:`build_snapshot`). Vehicles not seen in this step keep their position
+Cost per step: no Spark job of its own. Its rows travel to the driver with the enrichment's weather and
+emergency candidates in the step's one collect (``smartcity.stream.collect``): the step's new vehicle
+rows and traffic files reduced to the latest per device inside their partitions (:func:`latest_frame`),
+and the weather and emergency reports the step holds, which are few rows; then pure pandas on the driver
+(:func:`build_snapshot`). Vehicles not seen in this step keep their position
 from the previous snapshot until they fall out of the de-duplication horizon.
 
 Published before the step commits, a snapshot may show a step that then fails. That is harmless: Spark
@@ -38,7 +41,6 @@ from pyspark.sql import types as T
 from smartcity.config import Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.stream.derived_columns import as_type, typed_null
-from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS, join_uri
 from smartcity.stream.lookup import NONE, latest_weather, nearby_incidents
@@ -122,15 +124,11 @@ def _latest_in_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
     yield from keep.to_batches()
 
 
-def live_rows(plan: StepPlan, written: WrittenSegment, traffic: DataFrame | None) -> DataFrame:
-    """The rows a snapshot is built from, lazily, as one frame in :data:`LIVE_SCHEMA`.
-
-    Vehicles: the step's accepted vehicle events; cameras: the step's published traffic rows (both
-    reduced to the latest per key without a shuffle, in a Python pass over their few partitions);
-    weather and emergency: every report in the state after the step (their windows' worth; the snapshot
-    needs their history to apply the look-up rules), read as they are, without a Python pass.
-    """
-    latest = [
+def latest_frame(fs: HadoopFS, commit: StepCommit, written: WrittenSegment) -> DataFrame:
+    """The step's vehicles and cameras, lazily, in :data:`LIVE_SCHEMA`: its accepted vehicle events and
+    its published traffic rows (found through its sink record), each reduced to the latest per key in a
+    Python pass over their few partitions, without a shuffle."""
+    frames = [
         _shaped(
             written.frames["vehicle"],
             "vehicle",
@@ -142,51 +140,55 @@ def live_rows(plan: StepPlan, written: WrittenSegment, traffic: DataFrame | None
             speed="speed",
         )
     ]
-    if traffic is not None:
-        latest.append(
+    traffic_files: Sequence[str] = step_traffic_files(fs, commit)
+    if traffic_files:
+        spark = written.frames["vehicle"].sparkSession
+        # With the schema given: inferring it from the files would cost a Spark job of its own.
+        traffic = spark.read.schema(TRAFFIC_READ_SCHEMA).parquet(*traffic_files)
+        frames.append(
             _shaped(traffic, "camera", "camera_id", id="id", latitude="latitude", longitude="longitude")
         )
-    frames = [_union(latest).mapInArrow(_latest_in_partition, LIVE_SCHEMA)]
-    for source in (plan.state["weather"], written.frames["weather"]):
-        frames.append(
-            _shaped(
-                source,
-                "weather",
-                "cell_id",
-                id="id",
-                cell_id="cell_id",
-                condition="weather_condition",
-                temperature="temperature",
-                precipitation="precipitation",
-            )
-        )
-    for source in (plan.state["emergency"], written.frames["emergency"]):
-        frames.append(
-            _shaped(
-                source,
-                "incident",
-                "incident_id",
-                id="id",
-                latitude="latitude",
-                longitude="longitude",
-                type="type",
-                status="status",
-            )
-        )
-    return _union(frames)
-
-
-def _union(frames: Sequence[DataFrame]) -> DataFrame:
     union = frames[0]
     for more in frames[1:]:
         union = union.unionByName(more)
-    return union
+    return union.mapInArrow(_latest_in_partition, LIVE_SCHEMA)
 
 
-def collect_rows(rows: DataFrame) -> pd.DataFrame:
-    """The live rows on the driver (one Spark job), as a pandas frame in :data:`LIVE_SCHEMA`'s columns."""
+def snapshot_rows(collected: Mapping[str, pa.Table]) -> pd.DataFrame:
+    """The rows a snapshot is built from, as a pandas frame in :data:`LIVE_SCHEMA`'s columns: the step's
+    ``latest`` vehicles and cameras (:func:`latest_frame`) and the ``weather`` and ``emergency`` reports
+    the step holds (``StepPlan.side_frames``), all collected."""
     names = [f.name for f in LIVE_SCHEMA.fields]
-    return pd.DataFrame([tuple(r) for r in rows.collect()], columns=names)
+    w = collected["weather"].to_pandas()
+    e = collected["emergency"].to_pandas()
+    weather = pd.DataFrame(
+        {
+            "kind": "weather",
+            "key": w["cell_id"],
+            "t_us": w["t_us"],
+            "id": w["id"],
+            "cell_id": w["cell_id"],
+            "condition": w["weather_condition"],
+            "temperature": w["temperature"],
+            "precipitation": w["precipitation"],
+        }
+    )
+    incidents = pd.DataFrame(
+        {
+            "kind": "incident",
+            "key": e["incident_id"],
+            "t_us": e["t_us"],
+            "id": e["id"],
+            "latitude": e["latitude"],
+            "longitude": e["longitude"],
+            "type": e["type"],
+            "status": e["status"],
+        }
+    )
+    parts = [f for f in (collected["latest"].to_pandas(), weather, incidents) if not f.empty]
+    if not parts:
+        return pd.DataFrame({name: [] for name in names})
+    return pd.concat(parts, ignore_index=True).reindex(columns=names)
 
 
 def _latest(frame: pd.DataFrame) -> pd.DataFrame:
@@ -430,16 +432,18 @@ def publish_live(
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,
-    written: WrittenSegment,
+    collected: Mapping[str, pa.Table],
 ) -> dict[str, Any] | None:
     """Build this step's snapshot and replace the published one (the job's one call, once the step's raw
-    files and state rows are written; see the module's docstring for why before the commit is safe).
+    files and state rows are written and its rows collected: see the module's docstring for why before
+    the commit is safe). ``collected``: the ``latest``, ``weather`` and ``emergency`` rows of
+    :func:`snapshot_rows`.
 
     A failure is logged and skipped, never fatal: the snapshot is only a view, and the next step
     publishes a complete one again.
     """
     try:
-        return _publish(fs, lake_uri, commit, plan, written)
+        return _publish(fs, lake_uri, commit, plan, collected)
     except Exception as exc:
         log.warning("live snapshot of step %s not published: %s", commit.step.key, exc)
         return None
@@ -450,26 +454,19 @@ def _publish(
     lake_uri: str,
     commit: StepCommit,
     plan: StepPlan,
-    written: WrittenSegment,
+    collected: Mapping[str, pa.Table],
 ) -> dict[str, Any]:
-    spark = written.frames["vehicle"].sparkSession
-    started, before = time.monotonic(), engine_counts(spark)
-    traffic_files: Sequence[str] = step_traffic_files(fs, commit)
-    # With the schema given: inferring it from the files would cost a Spark job of its own.
-    traffic = spark.read.schema(TRAFFIC_READ_SCHEMA).parquet(*traffic_files) if traffic_files else None
-    rows = collect_rows(live_rows(plan, written, traffic))
+    started = time.monotonic()
     snapshot = build_snapshot(
-        rows,
+        snapshot_rows(collected),
         read_previous(fs, lake_uri),
         plan.clock,
         plan.cfg,
         step=commit.step.key,
         published_at=datetime.now(UTC),
     )
-    # What publishing cost (the snapshot write itself excepted), for the dashboard and the tests.
-    snapshot["cost"] = {
-        "spark_jobs": (engine_counts(spark) - before).jobs,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    # What publishing cost (the snapshot write itself excepted), for the dashboard and the tests: no Spark
+    # job of its own, its rows come with the step's one collect.
+    snapshot["cost"] = {"spark_jobs": 0, "seconds": round(time.monotonic() - started, 3)}
     fs.write_text(snapshot_uri(lake_uri), json.dumps(snapshot, separators=(",", ":")))
     return snapshot

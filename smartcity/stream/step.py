@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -37,10 +38,10 @@ from smartcity.lake_layout import QUARANTINE_TABLE, raw_table
 from smartcity.stream.anomalies import VEHICLE_REACH_S, anomalies
 from smartcity.stream.bounds import where_bounded, with_bounds
 from smartcity.stream.derived_columns import typed_null
-from smartcity.stream.enrich import enrich
+from smartcity.stream.enrich import enrich, within
 from smartcity.stream.sink import TableOutput
 from smartcity.stream.state_version import WatermarkClock
-from smartcity.stream.validate import Validated
+from smartcity.stream.validate import Validated, epoch_micros
 
 STATE_KINDS = ("vehicle", "gps", "weather", "emergency", "late_ids")
 # The kinds the look-ups search (the others are the vehicle events themselves and the de-dup ids).
@@ -312,7 +313,8 @@ def _as_state(kind: str, df: DataFrame, schema: T.StructType) -> DataFrame:
 @dataclass(frozen=True)
 class StepPlan:
     """What one step writes and decides; every frame lazy. ``enriched`` needs the step's accepted vehicle
-    events, which the driver passes as written to the state (so the de-duplication is not recomputed)."""
+    events, which the driver passes as written to the state (so the de-duplication is not recomputed),
+    and the weather and emergency reports of :meth:`side_frames`, collected."""
 
     segments: DataFrame | None  # the step's new state rows of every kind (:func:`state_schema`)
     clock: WatermarkClock  # after the step
@@ -322,25 +324,41 @@ class StepPlan:
     candidates: dict[str, DataFrame]  # this step's on-time candidate rows (not pruned), per kind
     bounds: DataFrame
     cfg: StreamSettings
+    bounds_at: Mapping[str, datetime] = field(default_factory=dict)  # the bounds frame's values
 
-    def enriched(self, accepted: DataFrame) -> DataFrame:
+    def side_frames(self) -> dict[str, DataFrame]:
+        """The weather and emergency reports the step's look-ups may need (the live state and this step's
+        on-time reports), few enough for the driver: time as ``t_us`` (epoch microseconds), the columns of
+        ``enrich``'s candidates plus their location."""
+        weather = ("id", "device_id", "cell_id", "latitude", "longitude", *ENRICHED_WEATHER_FIELDS)
+        emergency = ("id", "incident_id", "type", "status", "latitude", "longitude")
+        return {
+            kind: self.state[kind]
+            .unionByName(self.candidates[kind])
+            .select(F.unix_micros("event_time").alias("t_us"), *columns)
+            for kind, columns in (("weather", weather), ("emergency", emergency))
+        }
+
+    def enriched(self, accepted: DataFrame, weather: pa.Table, emergency: pa.Table) -> DataFrame:
         """The vehicle events final in this step (open before, due now), enriched against every candidate
-        that can match them: rows in ``enriched_columns()`` order plus ``dt``/``hour``."""
+        that can match them: rows in ``enriched_columns()`` order plus ``dt``/``hour``. ``weather`` and
+        ``emergency``: :meth:`side_frames`, collected."""
         vehicles = self.state["vehicle"].unionByName(accepted.select(*STATE_COLUMNS["vehicle"]))
         a = F.expr(f"INTERVAL {int(self.cfg.finalize_after_s * 1_000_000)} MICROSECONDS")
         due = F.col("event_time") + a
         final = where_bounded(
             vehicles, self.bounds, (due >= F.col("open_from")) & (due < F.col("final_until"))
         )
-        pool = {
-            kind: where_bounded(
-                self.state[kind].unionByName(self.candidates[kind]),
-                self.bounds,
-                F.col("event_time").between(F.col(f"{kind}_from"), F.col(f"{kind}_until")),
-            )
-            for kind in CANDIDATE_KINDS
-        }
-        return enrich(final, pool["gps"], pool["weather"], pool["emergency"], self.cfg)
+        gps = where_bounded(
+            self.state["gps"].unionByName(self.candidates["gps"]),
+            self.bounds,
+            F.col("event_time").between(F.col("gps_from"), F.col("gps_until")),
+        )
+        at = {name: epoch_micros(value) for name, value in self.bounds_at.items()}
+        reach = {kind: (at[f"{kind}_from"], at[f"{kind}_until"]) for kind in ("weather", "emergency")}
+        return enrich(
+            final, gps, within(weather, *reach["weather"]), within(emergency, *reach["emergency"]), self.cfg
+        )
 
     def anomalies(self, accepted: DataFrame) -> DataFrame:
         """The flags this step raises (``smartcity.stream.anomalies``), given the step's accepted vehicle
@@ -373,7 +391,7 @@ def plan_step(
     prune_before = state_cutoffs(after.watermark, cfg) if after.watermark is not None else {}
     if batch is None:
         empty = {kind: now_live[kind].limit(0) for kind in CANDIDATE_KINDS}
-        return StepPlan(None, after, prune_before, counts, now_live, empty, bounds, cfg)
+        return StepPlan(None, after, prune_before, counts, now_live, empty, bounds, cfg, bounds_at)
 
     ontime = {s: v.frame.where(F.col("error").isNull() & ~F.col("late")) for s, v in batch.items()}
     candidates = {
@@ -413,4 +431,4 @@ def plan_step(
         rows = _as_state(kind, df, schema)
         segments = rows if segments is None else segments.unionByName(rows)
 
-    return StepPlan(segments, after, prune_before, counts, now_live, candidates, bounds, cfg)
+    return StepPlan(segments, after, prune_before, counts, now_live, candidates, bounds, cfg, bounds_at)

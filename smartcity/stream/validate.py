@@ -224,8 +224,8 @@ def judge(
     micro-batch (and reused when a batch is replayed), so a replay produces the same verdicts and the
     same future-timestamp cut. A valid message is ``late`` when its event time is before ``watermark``.
     """
-    now_us = _micros(ingest_time)
-    watermark_us = None if watermark is None else _micros(watermark)
+    now_us = epoch_micros(ingest_time)
+    watermark_us = None if watermark is None else epoch_micros(watermark)
     names = [streams] if isinstance(streams, Stream) else list(streams.values())
     return kafka_rows.select(
         F.col("topic"),
@@ -236,7 +236,7 @@ def judge(
     ).mapInArrow(_judge_batches(streams, now_us, max_future_s, watermark_us), _judged_struct(names))
 
 
-def _micros(value: datetime) -> int:
+def epoch_micros(value: datetime) -> int:
     """Microseconds since the epoch of an instant (a naive datetime is taken as UTC)."""
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from smartcity.config import Settings, Stream
 from smartcity.contract import VIOLATION_KINDS, ContractViolation, parse_event
-from smartcity.stream.validate import _judge_batches, _micros
+from smartcity.stream.validate import _judge_batches, epoch_micros
 from tests.hostile_messages import NOW, Hostile, hostile_messages, valid_events
 from tests.sizes import SIZES
 
@@ -44,7 +44,7 @@ def judge() -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The judge's Arrow function over every topic, built once when a test first runs (not at collection:
     building it imports what pyspark needs for the Arrow schema)."""
     return _judge_batches(
-        {topic: stream for stream, topic in TOPICS.items()}, _micros(NOW), MAX_FUTURE_S, None
+        {topic: stream for stream, topic in TOPICS.items()}, epoch_micros(NOW), MAX_FUTURE_S, None
     )
 
 
@@ -56,7 +56,7 @@ def kafka_batch(messages: list[Hostile]) -> pa.RecordBatch:
             pa.array([TOPICS[m.topic_stream] for m in messages], pa.string()),
             pa.array([0] * n, pa.int32()),
             pa.array(range(n), pa.int64()),
-            pa.array([_micros(NOW)] * n, pa.timestamp("us", tz="UTC")),
+            pa.array([epoch_micros(NOW)] * n, pa.timestamp("us", tz="UTC")),
             pa.array([m.value for m in messages], pa.binary()),
         ],
         names=["topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "_bytes"],

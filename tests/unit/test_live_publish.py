@@ -1,5 +1,6 @@
-"""publish_live on Spark frames shaped as a step holds them: one Spark job, the snapshot object replaced
-whole, the step's traffic files found through its sink record, and a failure that never reaches the step;
+"""publish_live on Spark frames shaped as a step holds them: the step's one collect brings its rows (the
+snapshot has no Spark job of its own), the snapshot object is replaced whole, the step's traffic files are
+found through its sink record, and a failure never reaches the step;
 and in the job's step: published before the commit, and a replay after a failed commit publishes the same
 snapshot."""
 
@@ -19,10 +20,12 @@ from smartcity.simulate.encode import epoch_ms
 from smartcity.simulate.runner import RunConfig, Simulation
 from smartcity.simulate.sinks import MemorySink
 from smartcity.simulate.world import WorldParams
+from smartcity.stream.collect import collect_together
+from smartcity.stream.engine import engine_counts
 from smartcity.stream.enrichment_state import WrittenSegment
 from smartcity.stream.hadoop_fs import HadoopFS
 from smartcity.stream.job import StreamJob
-from smartcity.stream.live import publish_live, snapshot_uri
+from smartcity.stream.live import latest_frame, publish_live, snapshot_uri
 from smartcity.stream.metrics import metrics_uri
 from smartcity.stream.sink import StepCommit
 from smartcity.stream.source import KAFKA_SOURCE_SCHEMA
@@ -145,8 +148,8 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
         WatermarkClock(max_event_time=T.replace(second=5)),
         {},
         JudgedCounts(),
-        {"weather": weather, "emergency": empty["emergency"]},
-        {},
+        {"weather": weather, "emergency": empty["emergency"]},  # the state before the step
+        {"weather": empty["weather"], "emergency": emergency},  # the step's on-time reports
         None,
         StreamSettings(),
     )  # type: ignore[arg-type]
@@ -156,12 +159,22 @@ def _step(spark, tmp_path: Path, traffic_rows: int):
     return fs, lake, commit, plan, written
 
 
-def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Path) -> None:
+def collected(fs: HadoopFS, commit: StepCommit, plan: StepPlan, written: WrittenSegment):
+    """The step's rows on the driver, as the job collects them."""
+    frames = {**plan.side_frames(), "latest": latest_frame(fs, commit, written)}
+    return collect_together(frames, "test collect")
+
+
+def test_the_steps_one_collect_brings_the_snapshot_its_rows_and_it_replaces_the_object(
+    spark, tmp_path: Path
+) -> None:
     fs, lake, commit, plan, written = _step(spark, tmp_path, traffic_rows=4)
-    publish_live(fs, lake, commit, plan, written)  # warm-up: the Python worker, compiled plans
-    snap = publish_live(fs, lake, commit, plan, written)
+    publish_live(fs, lake, commit, plan, collected(fs, commit, plan, written))  # warm-up: Python worker
+    before = engine_counts(spark)
+    snap = publish_live(fs, lake, commit, plan, collected(fs, commit, plan, written))
+    assert (engine_counts(spark) - before).jobs == 1  # the collect; the snapshot itself runs none
     assert snap is not None
-    assert snap["cost"]["spark_jobs"] == 1
+    assert snap["cost"]["spark_jobs"] == 0
     stored = json.loads(Path(snapshot_uri(lake).removeprefix("file://")).read_text())
     assert stored == snap
     v = stored["vehicles"]
@@ -176,9 +189,8 @@ def test_publish_costs_one_spark_job_and_replaces_the_object(spark, tmp_path: Pa
 def test_a_failing_publish_is_logged_not_raised(
     spark, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fs, lake, commit, _, written = _step(spark, tmp_path, traffic_rows=0)
-    broken = StepPlan(None, WatermarkClock(), {}, JudgedCounts(), {}, {}, None, StreamSettings())  # type: ignore[arg-type]
-    assert publish_live(fs, lake, commit, broken, written) is None
+    fs, lake, commit, plan, _ = _step(spark, tmp_path, traffic_rows=0)
+    assert publish_live(fs, lake, commit, plan, {}) is None  # rows missing: building it fails
     assert "live snapshot of step" in caplog.text
     assert not Path(snapshot_uri(lake).removeprefix("file://")).exists()
 

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from smartcity.config import Settings, Stream, StreamSettings
 from smartcity.contract import raw_columns, spark_schema
 from smartcity.earth import EARTH_RADIUS_KM
+from smartcity.stream.collect import collect_together
 from smartcity.stream.state_version import WatermarkClock
 from smartcity.stream.step import (
     STATE_KINDS,
@@ -174,7 +175,8 @@ def run_steps(spark, batches, *, flush_at_end: bool = True, ingest_time: datetim
         plan = plan_step(state, clock, batch, counts, CFG, ingest_time=ingest_time, schema=schema)
         segments = plan.segments if plan.segments is not None else rows.limit(0)
         segments = segments.localCheckpoint()
-        enriched = plan.enriched(kind_rows(segments, "vehicle"))
+        side = collect_together(plan.side_frames(), "side rows")
+        enriched = plan.enriched(kind_rows(segments, "vehicle"), side["weather"], side["emergency"])
         outputs.append([r.asDict() for r in enriched.collect()])
         plans.append(plan)
         rows = rows.unionByName(segments).localCheckpoint()
