@@ -57,6 +57,21 @@ class RunResult:
     stopped_by_signal: bool
 
 
+# Adaptive execution drops a union branch or a join side that turns out empty at run time, so a step's plan
+# would change shape with its data, and each new shape compiles its generated code again (a codegen stage's
+# number is part of its code). The job keeps the rest of adaptive execution and this one rule off.
+EXCLUDED_ADAPTIVE_RULES = ("org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation",)
+_EXCLUDED_RULES_CONF = "spark.sql.adaptive.optimizer.excludedRules"
+
+
+def keep_plan_shapes(spark: SparkSession) -> None:
+    """Turn off, for this session, the adaptive rules that make a plan's shape depend on its data (added to
+    any rules the session already excludes)."""
+    current = [r.strip() for r in (spark.conf.get(_EXCLUDED_RULES_CONF, "") or "").split(",") if r.strip()]
+    wanted = current + [r for r in EXCLUDED_ADAPTIVE_RULES if r not in current]
+    spark.conf.set(_EXCLUDED_RULES_CONF, ",".join(wanted))
+
+
 class StreamJob:
     """Runs steps: ``run`` drives them from a Kafka stream, ``flush`` closes the open windows."""
 
@@ -70,6 +85,7 @@ class StreamJob:
         job_name: str = "smartcity-streaming",
     ) -> None:
         jvm_handles.install()  # a step builds thousands of column expressions on the driver
+        keep_plan_shapes(spark)
         self.spark = spark
         self.settings = settings
         self.cfg = cfg

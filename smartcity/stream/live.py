@@ -128,29 +128,23 @@ def latest_frame(fs: HadoopFS, commit: StepCommit, written: WrittenSegment) -> D
     """The step's vehicles and cameras, lazily, in :data:`LIVE_SCHEMA`: its accepted vehicle events and
     its published traffic rows (found through its sink record), each reduced to the latest per key in a
     Python pass over their few partitions, without a shuffle."""
-    frames = [
-        _shaped(
-            written.frames["vehicle"],
-            "vehicle",
-            "device_id",
-            id="id",
-            latitude="latitude",
-            longitude="longitude",
-            cell_id="cell_id",
-            speed="speed",
-        )
-    ]
+    vehicles = _shaped(
+        written.frames["vehicle"],
+        "vehicle",
+        "device_id",
+        id="id",
+        latitude="latitude",
+        longitude="longitude",
+        cell_id="cell_id",
+        speed="speed",
+    )
     traffic_files: Sequence[str] = step_traffic_files(fs, commit)
-    if traffic_files:
-        spark = written.frames["vehicle"].sparkSession
-        # With the schema given: inferring it from the files would cost a Spark job of its own.
-        traffic = spark.read.schema(TRAFFIC_READ_SCHEMA).parquet(*traffic_files)
-        frames.append(
-            _shaped(traffic, "camera", "camera_id", id="id", latitude="latitude", longitude="longitude")
-        )
-    union = frames[0]
-    for more in frames[1:]:
-        union = union.unionByName(more)
+    # With the schema given: inferring it from the files would cost a Spark job of its own. Read even when
+    # the step published no traffic file (a scan of no files): the plan keeps one shape, and its generated
+    # code stays compiled from one step to the next.
+    traffic = written.frames["vehicle"].sparkSession.read.schema(TRAFFIC_READ_SCHEMA).parquet(*traffic_files)
+    cameras = _shaped(traffic, "camera", "camera_id", id="id", latitude="latitude", longitude="longitude")
+    union = vehicles.unionByName(cameras)
     return union.mapInArrow(_latest_in_partition, LIVE_SCHEMA)
 
 
