@@ -13,6 +13,8 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,19 +59,29 @@ class RunResult:
     stopped_by_signal: bool
 
 
-# Adaptive execution drops a union branch or a join side that turns out empty at run time, so a step's plan
-# would change shape with its data, and each new shape compiles its generated code again (a codegen stage's
-# number is part of its code). The job keeps the rest of adaptive execution and this one rule off.
-EXCLUDED_ADAPTIVE_RULES = ("org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation",)
-_EXCLUDED_RULES_CONF = "spark.sql.adaptive.optimizer.excludedRules"
+# Adaptive execution re-plans a query while it runs, from what its finished stages hold: it drops a branch
+# found empty and numbers the codegen stages in the order their query stages are created, which depends
+# on which finish first. A step's plans would then change with its data and timing, and each new variant
+# compiles its generated code again (a stage's number is part of its code); each shuffle's map stage is
+# also a Spark job of its own. So a step runs with it off, in both worlds (docs/decisions/0015).
+STEP_SQL_CONF = {"spark.sql.adaptive.enabled": "false"}
 
 
-def keep_plan_shapes(spark: SparkSession) -> None:
-    """Turn off, for this session, the adaptive rules that make a plan's shape depend on its data (added to
-    any rules the session already excludes)."""
-    current = [r.strip() for r in (spark.conf.get(_EXCLUDED_RULES_CONF, "") or "").split(",") if r.strip()]
-    wanted = current + [r for r in EXCLUDED_ADAPTIVE_RULES if r not in current]
-    spark.conf.set(_EXCLUDED_RULES_CONF, ",".join(wanted))
+@contextmanager
+def step_sql_conf(spark: SparkSession) -> Iterator[None]:
+    """The session settings a step runs with (``STEP_SQL_CONF``), restored when it ends: the job may share
+    its session (tests, notebooks) with code that expects the session's own."""
+    before = {key: spark.conf.get(key, None) for key in STEP_SQL_CONF}
+    for key, value in STEP_SQL_CONF.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 class StreamJob:
@@ -85,7 +97,6 @@ class StreamJob:
         job_name: str = "smartcity-streaming",
     ) -> None:
         jvm_handles.install()  # a step builds thousands of column expressions on the driver
-        keep_plan_shapes(spark)
         self.spark = spark
         self.settings = settings
         self.cfg = cfg
@@ -110,6 +121,10 @@ class StreamJob:
 
     def run_step(self, step: StepId, kafka_df: DataFrame | None) -> BatchMetrics:
         """Judge, plan, write, publish and commit one step (``kafka_df`` None: a flush)."""
+        with step_sql_conf(self.spark):
+            return self._run_step(step, kafka_df)
+
+    def _run_step(self, step: StepId, kafka_df: DataFrame | None) -> BatchMetrics:
         laps = _Laps()
         engine_before = engine_counts(self.spark)
         requests_before = self.fs.store_requests(self.lake, self.checkpoint)

@@ -1,39 +1,24 @@
-"""The stream job's plans keep one shape whatever the data: adaptive execution may not drop a branch that
-turns out empty at run time (a new shape compiles its generated code again)."""
+"""A step's plans keep one shape whatever its data: adaptive execution, which re-plans a query from what
+its finished stages hold, is off while a step runs, and the session's own setting is back afterwards."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from smartcity.stream.job import EXCLUDED_ADAPTIVE_RULES, keep_plan_shapes
+from smartcity.stream.job import step_sql_conf
 
 pytestmark = pytest.mark.unit
 
-CONF = "spark.sql.adaptive.optimizer.excludedRules"
-
-
-@pytest.fixture
-def session(spark: SparkSession) -> Iterator[SparkSession]:
-    """The shared session, its excluded rules restored afterwards."""
-    before = spark.conf.get(CONF, None)
-    spark.conf.unset(CONF)
-    yield spark
-    if before is None:
-        spark.conf.unset(CONF)
-    else:
-        spark.conf.set(CONF, before)
+ADAPTIVE = "spark.sql.adaptive.enabled"
 
 
 def _final_plan(df: DataFrame) -> str:
-    """The physical plan adaptive execution ended with, once the query has run."""
+    """The physical plan the query ran with (adaptive execution's last one, when it was on)."""
     df.collect()
-    adaptive = df._jdf.queryExecution().executedPlan()
-    assert adaptive.nodeName() == "AdaptiveSparkPlan"
-    return adaptive.executedPlan().toString()
+    plan = df._jdf.queryExecution().executedPlan()
+    return (plan.executedPlan() if plan.nodeName() == "AdaptiveSparkPlan" else plan).toString()
 
 
 def _union_with_a_branch_empty_at_run_time(spark: SparkSession) -> DataFrame:
@@ -44,18 +29,18 @@ def _union_with_a_branch_empty_at_run_time(spark: SparkSession) -> DataFrame:
     return full.unionByName(empty)
 
 
-def test_adaptive_execution_drops_an_empty_branch_unless_the_job_keeps_plan_shapes(session: SparkSession):
-    assert session.conf.get("spark.sql.adaptive.enabled") == "true"
-    assert "Union" not in _final_plan(_union_with_a_branch_empty_at_run_time(session))
-    keep_plan_shapes(session)
-    kept = _union_with_a_branch_empty_at_run_time(session)
-    assert "Union" in _final_plan(kept)
-    assert sorted(r["count"] for r in kept.collect()) == [33, 33, 34]
+def test_a_step_keeps_the_branch_adaptive_execution_would_drop_and_restores_the_session(spark: SparkSession):
+    assert spark.conf.get(ADAPTIVE) == "true"  # the session's own setting, as on Glue 5.1
+    assert "Union" not in _final_plan(_union_with_a_branch_empty_at_run_time(spark))
+    with step_sql_conf(spark):
+        kept = _union_with_a_branch_empty_at_run_time(spark)
+        assert "Union" in _final_plan(kept)
+        assert sorted(r["count"] for r in kept.collect()) == [33, 33, 34]
+    assert spark.conf.get(ADAPTIVE) == "true"
 
 
-def test_keep_plan_shapes_adds_its_rules_once_beside_the_sessions_own(session: SparkSession):
-    own = "org.apache.spark.sql.catalyst.optimizer.ConvertToLocalRelation"
-    session.conf.set(CONF, own)
-    keep_plan_shapes(session)
-    keep_plan_shapes(session)
-    assert session.conf.get(CONF).split(",") == [own, *EXCLUDED_ADAPTIVE_RULES]
+def test_the_session_setting_is_restored_when_a_step_fails(spark: SparkSession):
+    with pytest.raises(RuntimeError), step_sql_conf(spark):
+        assert spark.conf.get(ADAPTIVE) == "false"
+        raise RuntimeError("the step failed")
+    assert spark.conf.get(ADAPTIVE) == "true"
